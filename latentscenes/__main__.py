@@ -1,0 +1,5 @@
+import sys
+
+from latentscenes.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluation: image metrics, `eval.json`, renders of held-out views."""
