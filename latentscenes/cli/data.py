@@ -1,0 +1,88 @@
+"""`latentscenes data`: inspect (`info`) and build (`build`) multi-view datasets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from latentscenes.errors import LatentScenesError
+
+BUILDERS_MODULES = ("latentscenes.builders", "latentscenes.builders.cli")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "data",
+        help="inspect or build multi-view datasets",
+        description="Inspect (info) or build (build) multi-view scene datasets.",
+    )
+    commands = parser.add_subparsers(dest="data_command", metavar="{info,build}", required=True)
+
+    info = commands.add_parser(
+        "info",
+        help="summarise a dataset: scenes, views, resolution, camera ranges",
+        description=(
+            "Summarise a dataset in the SRN layout, an EG3D dataset.json or a nerfstudio "
+            "transforms.json: format, scenes, views per scene, resolution, camera radius and "
+            "elevation ranges, focal length. Validates every camera; --check also decodes every image."
+        ),
+    )
+    info.add_argument("root", metavar="ROOT", help="dataset folder")
+    info.add_argument("--size", type=int, default=None, metavar="S", help="report as if loaded at S x S pixels")
+    info.add_argument(
+        "--above", type=float, default=None, metavar="A",
+        help="keep only views with camera height cam2world[2,3] > A (reference -0.5)",
+    )
+    info.add_argument(
+        "--test-views", type=int, default=0, metavar="K",
+        help="check every scene has more than K views (the test split); default 0",
+    )
+    info.add_argument("--format", default="auto", choices=("auto", "srn", "eg3d", "nerfstudio"))
+    info.add_argument("--start", type=int, default=0, help="first scene (in sorted order)")
+    info.add_argument("--count", type=int, default=None, help="number of scenes from --start")
+    info.add_argument("--check", action="store_true", help="decode every image (slower; finds corrupt files)")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    build = commands.add_parser(
+        "build",
+        help="render a dataset in the SRN layout (torcs cars, pybullet objects)",
+        description="Render a multi-view dataset in the SRN layout.",
+    )
+    try:
+        from latentscenes.builders.cli import add_build_arguments
+    except ModuleNotFoundError as error:
+        if error.name not in BUILDERS_MODULES:
+            raise
+        build.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        build.set_defaults(builders_missing=True)
+    else:
+        add_build_arguments(build)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data_command == "info":
+        return _run_info(args)
+    if args.data_command == "build":
+        if getattr(args, "builders_missing", False):
+            raise LatentScenesError("'data build' is not available: latentscenes.builders is not installed")
+        from latentscenes.builders.cli import run_build
+
+        return int(run_build(args) or 0)
+    raise LatentScenesError(f"unknown data command {args.data_command!r}")
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from latentscenes.data.info import dataset_info, format_info
+
+    info = dataset_info(
+        args.root,
+        size=args.size,
+        above=args.above,
+        num_test_views=args.test_views,
+        start=args.start,
+        count=args.count,
+        format=args.format,
+        check=args.check,
+    )
+    print(json.dumps(info.to_dict(), indent=2) if args.json else format_info(info))
+    return 0
