@@ -1,0 +1,96 @@
+"""Batches of training views: S scenes x V views, optionally R random pixels per view.
+
+Images stay uint8 in the scenes; a batch converts only what it uses to [-1, 1] floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from latentscenes.data import Scene
+
+
+@dataclass
+class ViewBatch:
+    """scene_index: (S,) bank rows. views: (S, V) view indices within each scene.
+    cam2world: (S, V, 4, 4). intrinsics: (S, V, 3, 3) pixels. images: (S, V, 3, H, W) in
+    [-1, 1]. pixels: (S, V, R) flat pixel indices (row-major) when rays are sampled, and
+    colours: (S, V, R, 3) their targets in [-1, 1]."""
+
+    scene_index: torch.Tensor
+    views: torch.Tensor
+    cam2world: torch.Tensor
+    intrinsics: torch.Tensor
+    images: torch.Tensor
+    pixels: torch.Tensor | None = None
+    colours: torch.Tensor | None = None
+
+    @property
+    def height(self) -> int:
+        return self.images.shape[-2]
+
+    @property
+    def width(self) -> int:
+        return self.images.shape[-1]
+
+
+class ViewSampler:
+    """Draws training batches from `scenes`; scene i is bank row `bank_offset + i`.
+
+    Scenes are visited in shuffled order without replacement (an epoch visits every
+    scene once); views are drawn at random from each scene's `split`.
+    """
+
+    def __init__(self, scenes: list[Scene], split: str = "train", bank_offset: int = 0):
+        self.scenes = scenes
+        self.split_views = [scene.split(split) for scene in scenes]
+        for scene, views in zip(scenes, self.split_views):
+            if len(views) == 0:
+                raise ValueError(f"scene {scene.scene_id} has no {split} views")
+        self.bank_offset = bank_offset
+        self._order = torch.empty(0, dtype=torch.int64)
+
+    def sample(
+        self, generator: torch.Generator, scenes_per_batch: int, views_per_scene: int, rays_per_view: int = 0
+    ) -> ViewBatch:
+        chosen = self._next_scenes(generator, min(scenes_per_batch, len(self.scenes)))
+        views = torch.stack(
+            [
+                self.split_views[i][torch.randint(len(self.split_views[i]), (views_per_scene,), generator=generator)]
+                for i in chosen.tolist()
+            ]
+        )
+        batch = self.gather(chosen, views)
+        if rays_per_view > 0:
+            s, v, _, h, w = batch.images.shape
+            pixels = torch.randint(h * w, (s, v, rays_per_view), generator=generator)
+            flat = batch.images.flatten(3)
+            batch.colours = torch.gather(flat, 3, pixels.unsqueeze(2).expand(s, v, 3, rays_per_view)).permute(0, 1, 3, 2)
+            batch.pixels = pixels
+        return batch
+
+    def gather(self, scene_positions: torch.Tensor, views: torch.Tensor) -> ViewBatch:
+        """Batch for scenes at `scene_positions` (S,) in this sampler and `views` (S, V)."""
+        scenes = [self.scenes[i] for i in scene_positions.tolist()]
+        return ViewBatch(
+            scene_index=scene_positions + self.bank_offset,
+            views=views,
+            cam2world=torch.stack([s.cam2world[v] for s, v in zip(scenes, views)]),
+            intrinsics=torch.stack([s.intrinsics[v] for s, v in zip(scenes, views)]),
+            images=torch.stack([s.model_images(v) for s, v in zip(scenes, views)]),
+        )
+
+    def state(self) -> torch.Tensor:
+        return self._order.clone()
+
+    def load_state(self, order: torch.Tensor) -> None:
+        self._order = order.clone()
+
+    def _next_scenes(self, generator: torch.Generator, count: int) -> torch.Tensor:
+        if len(self._order) < count:
+            fresh = torch.randperm(len(self.scenes), generator=generator)
+            self._order = torch.cat([self._order, fresh])
+        chosen, self._order = self._order[:count], self._order[count:]
+        return chosen

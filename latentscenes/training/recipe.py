@@ -1,0 +1,74 @@
+"""Stage recipes: a training stage is an ordered list of phases, each saying which losses
+apply (their weights), which modules train (their learning rates; 0 freezes a module) and
+how batches are drawn. One loop (`latentscenes.training.loop`) runs any recipe.
+
+Module groups:
+- `planes`: per-scene planes (micro planes with micro-macro, whole planes otherwise)
+- `bases`: shared base planes and per-scene mixing weights and biases (micro-macro only)
+- `mlp`: the shared Tri-Plane decoder MLP
+- `encoder`, `decoder`: the autoencoder's halves
+
+Losses (all MSE, see `latentscenes.training.losses`):
+- `rgb`: rendered RGB rays vs pixels (the RGB Tri-Plane baseline)
+- `es`: Encode-Scene, rendered latent image vs normalised encoded image
+- `ds`: Decode-Scene, decoded rendered latent vs image
+- `ae`: autoencoder reconstruction, D(E(x)) vs x
+- `tv`: total variation of the batch's planes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from latentscenes.config import option
+
+MODULE_GROUPS = ("planes", "bases", "mlp", "encoder", "decoder")
+LOSSES = ("rgb", "es", "ds", "ae", "tv")
+
+
+@dataclass
+class LossWeights:
+    rgb: float = option(0.0, "RGB ray loss weight", min=0.0)
+    es: float = option(0.0, "Encode-Scene loss weight", min=0.0)
+    ds: float = option(0.0, "Decode-Scene loss weight", min=0.0)
+    ae: float = option(0.0, "autoencoder reconstruction loss weight", min=0.0)
+    tv: float = option(0.0, "plane total-variation weight", min=0.0)
+
+    def active(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) > 0}
+
+
+@dataclass
+class LearningRates:
+    planes: float = option(0.0, "per-scene planes (0 freezes)", min=0.0)
+    bases: float = option(0.0, "shared bases and per-scene mixing weights (0 freezes)", min=0.0)
+    mlp: float = option(0.0, "shared Tri-Plane MLP (0 freezes)", min=0.0)
+    encoder: float = option(0.0, "autoencoder encoder (0 freezes)", min=0.0)
+    decoder: float = option(0.0, "autoencoder decoder (0 freezes)", min=0.0)
+
+    def active(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) > 0}
+
+
+@dataclass
+class PhaseConfig:
+    steps: int = option(0, "optimisation steps in this phase (0 skips the phase)", min=0)
+    scenes_per_batch: int = option(4, "scenes in one batch", min=1)
+    views_per_scene: int = option(4, "training views per scene in one batch", min=1)
+    rays_per_view: int = option(0, "random rays per view for RGB rendering (0 = whole images)", min=0)
+    loss: LossWeights = option(LossWeights(), "loss weights")
+    lr: LearningRates = option(LearningRates(), "Adam learning rates per module group")
+    lr_decay: float = option(1.0, "learning rates are multiplied by this every decay_every steps", min=0.0, max=1.0)
+    decay_every: int = option(100, "steps between learning-rate decays", min=1)
+    freeze_mlp_last: int = option(0, "the MLP is frozen for this many final steps", min=0)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    config: PhaseConfig
+
+
+def recipe(**phases: PhaseConfig) -> list[Phase]:
+    """The phases to run, in order, skipping those with zero steps."""
+    return [Phase(name, config) for name, config in phases.items() if config.steps > 0]
