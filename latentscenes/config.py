@@ -10,6 +10,7 @@ mappings and dotted override keys (`render.samples=32`). Every error names the k
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -36,12 +37,9 @@ def option(
     metadata = {"help": help, "min": min, "max": max}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
-    if isinstance(default, (list, dict, set)):
+    if isinstance(default, (list, dict, set)) or dataclasses.is_dataclass(default):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata)
-    if dataclasses.is_dataclass(default):
-        value = default
-        return dataclasses.field(default_factory=lambda: dataclasses.replace(value), metadata=metadata)
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(value), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -65,15 +63,15 @@ def save_config(config: Any, path: str | Path) -> None:
     atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
+def describe(cls: type, prefix: str = "", instance: Any = None) -> list[tuple[str, str, str]]:
     """(dotted key, default, help) for every leaf field of `cls`, for `--help` listings."""
     rows = []
-    instance = cls()
+    instance = cls() if instance is None else instance
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         key = f"{prefix}{field.name}"
         if dataclasses.is_dataclass(hints[field.name]):
-            rows.extend(describe(hints[field.name], prefix=f"{key}."))
+            rows.extend(describe(hints[field.name], f"{key}.", getattr(instance, field.name)))
         else:
             rows.append((key, repr(getattr(instance, field.name)), field.metadata.get("help", "")))
     return rows
@@ -115,7 +113,9 @@ def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _build(cls: type[T], values: dict[str, Any], prefix: str) -> T:
+def _build(cls: type[T], values: dict[str, Any], prefix: str, base: T | None = None) -> T:
+    """`base` (default: `cls()`) with `values` applied; nested sections start from `base`'s."""
+    base = cls() if base is None else base
     if not isinstance(values, dict):
         raise ConfigError(f"config key '{prefix.rstrip('.')}' must be a section (a mapping)")
     hints = typing.get_type_hints(cls)
@@ -130,13 +130,13 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str) -> T:
         key = f"{prefix}{name}"
         kind = hints[name]
         if dataclasses.is_dataclass(kind):
-            kwargs[name] = _build(kind, value or {}, prefix=f"{key}.")
+            kwargs[name] = _build(kind, value or {}, f"{key}.", getattr(base, name))
             continue
         value = _coerce(key, kind, value)
         _check_range(key, fields[name].metadata, value)
         kwargs[name] = value
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"config section '{prefix.rstrip('.') or cls.__name__}': {error}") from None
 
@@ -177,6 +177,7 @@ def _coerce(key: str, kind: Any, value: Any) -> Any:
             raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
         return value
     if kind is float:
+        value = _yaml11_float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
         if value != value or value in (float("inf"), float("-inf")):
@@ -187,6 +188,16 @@ def _coerce(key: str, kind: Any, value: Any) -> Any:
             raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
         return str(value)
     raise ConfigError(f"config key '{key}' has an unsupported type {kind}")
+
+
+def _yaml11_float(value: Any) -> Any:
+    """YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number it means."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _check_range(key: str, metadata: Any, value: Any) -> None:

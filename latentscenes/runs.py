@@ -6,16 +6,20 @@ a run with the config it was started with.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from latentscenes.config import load_config, save_config
+from latentscenes import __version__
 from latentscenes.errors import LatentScenesError
+from latentscenes.io import atomic_write_json
 
 T = TypeVar("T")
 
 CONFIG_FILE = "config.yaml"
+RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,8 @@ class RunDir:
             folder.mkdir(parents=True, exist_ok=True)
 
 
-def create_run(path: str | Path, config: object) -> RunDir:
-    """Start a new run in `path`, which must not exist or be empty; save the resolved config."""
+def create_run(path: str | Path, config: object, kind: str) -> RunDir:
+    """Start a new run of `kind` in `path`, which must not exist or be empty; save the resolved config."""
     run = RunDir(Path(path))
     if run.root.exists() and any(run.root.iterdir()):
         raise LatentScenesError(
@@ -53,6 +57,7 @@ def create_run(path: str | Path, config: object) -> RunDir:
         )
     run.make_folders()
     save_config(config, run.config_path)
+    atomic_write_json(run.root / RUN_FILE, {"kind": kind, "version": __version__})
     return run
 
 
@@ -70,6 +75,13 @@ def resume_run(path: str | Path, config_cls: type[T], changed: bool) -> tuple[Ru
 
 def open_run(path: str | Path) -> RunDir:
     run = RunDir(Path(path))
-    if not run.config_path.is_file():
-        raise LatentScenesError(f"{run.root} is not a run folder (no {CONFIG_FILE} in it)")
+    if not run.config_path.is_file() or not (run.root / RUN_FILE).is_file():
+        raise LatentScenesError(f"{run.root} is not a run folder (no {CONFIG_FILE} and {RUN_FILE} in it)")
     return run
+
+
+def run_kind(run: RunDir) -> str:
+    try:
+        return json.loads((run.root / RUN_FILE).read_text())["kind"]
+    except (OSError, ValueError, KeyError) as error:
+        raise LatentScenesError(f"{run.root / RUN_FILE} is unreadable: {error}") from None

@@ -38,6 +38,7 @@ def test_defaults_yaml_and_overrides_merge(tmp_path):
 
 
 def test_int_is_accepted_for_float_and_stays_float():
+    assert load_config(Outer, overrides=["lr=1e-4"]).lr == 1e-4
     config = load_config(Outer, overrides=["lr=1"])
     assert config.lr == 1.0 and isinstance(config.lr, float)
 
@@ -62,6 +63,7 @@ def test_defaults_are_not_shared_between_instances():
         ("use_tv=maybe", "use_tv"),
         ("size=4", "size"),
         ("lr=.nan", "lr"),
+        ("lr=1e-x", "lr"),
     ],
 )
 def test_bad_values_name_the_key(override, key):
@@ -94,3 +96,13 @@ def test_describe_lists_nested_keys_with_help():
     rows = {key: (default, text) for key, default, text in describe(Outer)}
     assert rows["render.samples"] == ("48", "samples per ray")
     assert "lr" in rows and "channels" in rows
+
+
+@dataclass
+class WithSectionDefault:
+    render: Inner = option(Inner(samples=7), "a section whose default differs from Inner()")
+
+
+def test_overriding_one_key_keeps_the_sections_other_defaults():
+    config = load_config(WithSectionDefault, overrides=["render.near=0.1"])
+    assert config.render.samples == 7 and config.render.near == 0.1

@@ -110,3 +110,14 @@ def _prune(folder: Path, keep: int, protect: str) -> None:
     for old in checkpoints[:-keep]:
         if old.name != protect:
             shutil.rmtree(old)
+
+
+def load_model_weights(model: torch.nn.Module, folder: Path) -> dict[str, Any]:
+    """Load the `model.*` tensors of the latest checkpoint in `folder` into `model`; returns its meta."""
+    tensors, meta = load_checkpoint(folder)
+    state = {key[len("model.") :]: value for key, value in tensors.items() if key.startswith("model.")}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint in {folder} does not match the run's model: {error}") from None
+    return meta

@@ -1,0 +1,49 @@
+"""Pictures of what was learned: held-out views next to their ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from latentscenes.data import Scene, SceneCollection
+from latentscenes.io import atomic_path
+
+RenderImages = Callable[[int, Scene, torch.Tensor], torch.Tensor]
+"""(bank row, scene, views (V,)) -> images (V, 3, H, W) in [-1, 1]."""
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
+    scaled = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return scaled.movedim(-3, -1).cpu().numpy()
+
+
+def comparison_grid(prediction: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """Predictions above targets: (V, 3, H, W) each -> uint8 (2H, V*W, 3)."""
+    rows = [np.concatenate(list(to_uint8(images)), axis=1) for images in (prediction, target)]
+    return np.concatenate(rows, axis=0)
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def save_comparisons(
+    folder: Path, render: RenderImages, collection: SceneCollection, max_scenes: int, max_views: int = 4
+) -> list[Path]:
+    """One PNG per scene: its first `max_views` held-out views rendered (top) and true (bottom)."""
+    paths = []
+    for row, scene in list(enumerate(collection.scenes))[:max_scenes]:
+        views = scene.split("test")[:max_views]
+        if len(views) == 0:
+            continue
+        grid = comparison_grid(render(row, scene, views), scene.model_images(views))
+        path = folder / f"{scene.scene_id}-test.png"
+        save_png(path, grid)
+        paths.append(path)
+    return paths

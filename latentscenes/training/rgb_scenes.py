@@ -1,0 +1,75 @@
+"""Tri-Plane scenes learned directly on pixels: the RGB baseline every cost ratio is measured against.
+
+Each step renders R random rays of V views of S scenes (whole 128 x 128 images are too
+slow to render per step on a CPU) and regresses their colours; `render_images` renders
+whole held-out views for evaluation. Colours leave the MLP in [0, 1], are composited
+over a white background and mapped to [-1, 1] (`2 c - 1`) for losses and metrics.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from latentscenes.data import Scene
+from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.rendering.decoder import TriPlaneDecoder
+from latentscenes.rendering.rays import camera_rays
+from latentscenes.rendering.renderer import render, render_views
+from latentscenes.rendering.triplane import total_variation
+from latentscenes.scenes import SceneBank
+from latentscenes.training.batches import ViewBatch
+
+WHITE = 1.0
+
+
+class RGBScenes(nn.Module):
+    """N scenes' Tri-Planes (a `SceneBank`) and the shared MLP, rendering RGB."""
+
+    def __init__(self, num_scenes: int, planes: TriPlaneConfig, mlp: DecoderConfig, render_config: RenderConfig):
+        super().__init__()
+        self.bank = SceneBank(num_scenes, planes)
+        self.mlp = TriPlaneDecoder(planes.channels, 3, mlp)
+        self.render_config = render_config
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {
+            "planes": self.bank.plane_parameters(),
+            "bases": self.bank.basis_parameters(),
+            "mlp": list(self.mlp.parameters()),
+        }
+
+    def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
+        planes = self.bank(batch.scene_index)
+        terms = {}
+        if "rgb" in names:
+            if batch.pixels is None:
+                raise ValueError("the rgb loss needs random rays: set rays_per_view > 0")
+            rays = camera_rays(batch.cam2world, batch.intrinsics, batch.height, batch.width, batch.pixels)
+            s = planes.shape[0]
+            out = render(
+                planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
+                self.render_config, WHITE,
+            )
+            prediction = out.image * 2 - 1
+            terms["rgb"] = (prediction - batch.colours.reshape(s, -1, 3)).square().mean()
+        if "tv" in names:
+            terms["tv"] = total_variation(planes)
+        return terms
+
+    @torch.no_grad()
+    def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
+        """Whole views of bank row `row`: (V, 3, H, W) in [-1, 1], deterministic samples."""
+        planes = self.bank(torch.tensor([row]))
+        config = _deterministic(self.render_config)
+        out = render_views(
+            planes, self.mlp, scene.cam2world[views][None], scene.intrinsics[views][None],
+            scene.height, scene.width, config, WHITE,
+        )
+        return out.image[0] * 2 - 1
+
+
+def _deterministic(config: RenderConfig) -> RenderConfig:
+    from dataclasses import replace
+
+    return replace(config, deterministic=True)
