@@ -18,9 +18,13 @@ class MeanImages(torch.nn.Module):
         super().__init__()
         self.planes = torch.nn.Parameter(torch.zeros(num_scenes, 3, size, size))
         self.offset = torch.nn.Parameter(torch.zeros(3, 1, 1))
+        self.phases_started = []
 
     def parameter_groups(self):
         return {"planes": [self.planes], "mlp": [self.offset]}
+
+    def start_phase(self, phase):
+        self.phases_started.append(phase.name)
 
     def loss_terms(self, batch, names):
         prediction = (self.planes[batch.scene_index] + self.offset).unsqueeze(1)
@@ -73,6 +77,7 @@ def test_phases_run_in_order_and_loss_falls(tmp_path):
     assert len(losses) == 14
     assert losses[-1] < 0.7 * losses[0]
     assert model.offset.abs().sum() > 0  # trained in the joint phase only
+    assert model.phases_started == ["warmup", "joint"]
 
 
 def test_frozen_group_does_not_move_in_warmup(tmp_path):

@@ -10,18 +10,30 @@ from latentscenes.config import describe, load_config
 T = TypeVar("T")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    """Add `--config` and positional `key=value` overrides; list every key in the epilog."""
+def add_config_arguments(parser: argparse.ArgumentParser, *sections: tuple[str, type]) -> None:
+    """Add `--config` and positional `key=value` overrides; list every key of every
+    (title, config class) section in the epilog."""
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML file with config values")
     parser.add_argument(
-        "overrides", nargs="*", metavar="key=value", help="override config values, e.g. steps=500"
+        "overrides", nargs="*", metavar="key=value", help="override config values, e.g. seed=1 render.samples=32"
     )
-    rows = describe(config_cls)
-    width = max(len(key) for key, _, _ in rows)
-    lines = [f"  {key:<{width}}  {help} (default {default})" for key, default, help in rows]
-    parser.epilog = "config keys:\n" + "\n".join(lines)
+    blocks = []
+    for title, config_cls in sections:
+        rows = describe(config_cls)
+        width = max(len(key) for key, _, _ in rows)
+        lines = [f"  {key:<{width}}  {help} (default {default})" for key, default, help in rows]
+        blocks.append(f"{title}:\n" + "\n".join(lines))
+    parser.epilog = "\n\n".join(blocks)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def config_from_args(config_cls: type[T], args: argparse.Namespace) -> T:
     return load_config(config_cls, args.config, list(args.overrides))
+
+
+def report_state(state, run_dir) -> None:
+    """Print how long training took and the last held-out metrics of a finished stage."""
+    last = state.history[-1] if state.history else {}
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith("test_"))
+    print(f"trained {state.global_step} steps in {state.train_seconds:.1f} s; {metrics}")
+    print(f"run folder: {run_dir.root}  (next: latentscenes eval {run_dir.root})")

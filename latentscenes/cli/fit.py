@@ -3,45 +3,54 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from latentscenes.cli.common import add_config_arguments, config_from_args
+from latentscenes.cli.common import add_config_arguments, config_from_args, report_state
+from latentscenes.errors import LatentScenesError
 from latentscenes.runs import create_run, resume_run
 from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
+from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
 
-HELP = "fit Tri-Planes to scenes: --space rgb is the RGB Tri-Plane baseline"
+SPACES = {
+    "rgb": (FitRGBConfig, fit_rgb, "fit-rgb"),
+    "latent": (FitLatentConfig, fit_stage2, "fit-latent"),
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fit",
-        help=HELP,
+        help="fit Tri-Planes to scenes: in a stage-1 latent space (stage 2) or in RGB (the baseline)",
         description=(
-            "Fit Tri-Plane scenes to posed images. --space rgb fits plain RGB Tri-Planes on random "
-            "rays (the baseline every cost ratio is measured against). Writes checkpoints, logs "
-            "(TensorBoard: tensorboard --logdir RUN/logs), curve.json (held-out PSNR vs training "
-            "time) and renders of held-out views into --run."
+            "Fit Tri-Plane scenes to posed images.\n"
+            "  --space latent --from STAGE1_RUN: stage 2 of the method; new scenes learned in the\n"
+            "      3D-aware latent space of a `latentscenes train` run (its autoencoder and base planes).\n"
+            "  --space rgb: plain RGB Tri-Planes fitted on random rays, the baseline every cost ratio\n"
+            "      is measured against.\n"
+            "Writes checkpoints, logs (tensorboard --logdir RUN/logs), curve.json (held-out PSNR against\n"
+            "training seconds) and renders of held-out views into --run."
         ),
     )
-    parser.add_argument("--space", choices=["rgb"], required=True, help="where scenes are learned")
+    parser.add_argument("--space", choices=sorted(SPACES), required=True, help="where scenes are learned")
     parser.add_argument("--data", help="dataset folder (sets data.root)")
     parser.add_argument("--run", required=True, help="run folder to create (or continue with --resume)")
+    parser.add_argument("--from", dest="stage1", help="stage-1 run folder (--space latent)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
-    add_config_arguments(parser, FitRGBConfig)
+    add_config_arguments(parser, ("config keys of --space latent", FitLatentConfig), ("config keys of --space rgb", FitRGBConfig))
 
 
 def run(args: argparse.Namespace) -> int:
+    config_cls, fit, kind = SPACES[args.space]
     if args.resume:
-        run_dir, config = resume_run(args.run, FitRGBConfig, changed=bool(args.config or args.overrides))
+        run_dir, config = resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
     else:
-        if args.data:
-            args.overrides = [f"data.root={args.data}", *args.overrides]
-        config = config_from_args(FitRGBConfig, args)
-        run_dir = create_run(args.run, config, kind="fit-rgb")
-    state = fit_rgb(config, run_dir, resume=args.resume)
-    last = state.history[-1] if state.history else {}
-    print(
-        f"fitted in {state.train_seconds:.1f} s of training ({state.global_step} steps); "
-        + ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith("test_"))
-    )
-    print(f"run folder: {run_dir.root}  (next: latentscenes eval {run_dir.root})")
+        extra = [f"data.root={args.data}"] if args.data else []
+        if args.stage1:
+            if args.space != "latent":
+                raise LatentScenesError("--from is for --space latent (a stage-1 run to build on)")
+            extra.append(f"stage1={Path(args.stage1).resolve()}")
+        args.overrides = [*extra, *args.overrides]
+        config = config_from_args(config_cls, args)
+        run_dir = create_run(args.run, config, kind=kind)
+    report_state(fit(config, run_dir, resume=args.resume), run_dir)
     return 0

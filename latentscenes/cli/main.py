@@ -9,7 +9,7 @@ import sys
 from latentscenes import __version__
 from latentscenes.errors import LatentScenesError
 
-SUBCOMMANDS = ("data", "fit", "eval", "bench")
+SUBCOMMANDS = ("data", "train", "fit", "eval", "bench", "demo")
 
 DESCRIPTION = """\
 Learn thousands of 3D scenes cheaply: Tri-Plane NeRFs learned in the latent space of an

@@ -13,22 +13,10 @@ from pathlib import Path
 import torch
 
 from latentscenes.data import Scene
-from latentscenes.evaluation.metrics import psnr, ssim
 from latentscenes.io import atomic_write_json
 
 ViewMetrics = Callable[[int, Scene, torch.Tensor], dict[str, torch.Tensor]]
 """(bank row, scene, view indices (V,)) -> per-view metrics, each a (V,) tensor."""
-
-
-def rgb_metrics(render: Callable[[int, Scene, torch.Tensor], torch.Tensor]) -> ViewMetrics:
-    """Metrics of an RGB renderer `render(row, scene, views) -> (V, 3, H, W)` in [-1, 1]."""
-
-    def metrics(row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        prediction = render(row, scene, views)
-        target = scene.model_images(views)
-        return {"psnr": psnr(prediction, target), "ssim": ssim(prediction, target)}
-
-    return metrics
 
 
 def evaluate_scenes(

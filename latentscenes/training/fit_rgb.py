@@ -6,19 +6,15 @@ from dataclasses import dataclass
 
 import torch
 
-from latentscenes.config import option, to_dict
-from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
-from latentscenes.evaluation.evaluate import evaluate_scenes, rgb_metrics
-from latentscenes.evaluation.renders import save_comparisons
-from latentscenes.io import atomic_write_json
+from latentscenes.config import option
+from latentscenes.data import DataConfig, load_scenes_from_config
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.runs import RunDir
-from latentscenes.training.batches import ViewSampler
-from latentscenes.training.logger import MetricLogger
-from latentscenes.training.loop import LoopSettings, LoopState, train
+from latentscenes.training.loop import LoopState
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.training.rgb_scenes import RGBScenes
 from latentscenes.training.settings import EvalConfig, LoggingConfig
+from latentscenes.training.stage import run_stage
 
 
 @dataclass
@@ -56,35 +52,4 @@ def fit_rgb(config: FitRGBConfig, run: RunDir, resume: bool = False, stop_after:
     """Fit every scene of `config.data`; checkpoints, logs, curve.json and renders go to `run`."""
     collection = load_scenes_from_config(config.data)
     model = build_rgb_model(config, len(collection))
-    logger = MetricLogger(run.logs, config.logging.backend, run.root.name, to_dict(config))
-    try:
-        state = train(
-            model,
-            recipe(fit=config.fit),
-            ViewSampler(collection.scenes),
-            run.checkpoints,
-            logger,
-            LoopSettings(
-                log_every=config.logging.log_every,
-                eval_every=config.eval.every,
-                checkpoint_every=config.logging.checkpoint_every,
-                seed=config.seed,
-                progress=config.logging.progress,
-            ),
-            evaluate=lambda state: held_out_psnr(model, collection, config.eval),
-            resume=resume,
-            stop_after=stop_after,
-        )
-    finally:
-        logger.close()
-    if stop_after is None:
-        atomic_write_json(run.root / "curve.json", {"num_scenes": len(collection), "points": state.history})
-        save_comparisons(run.renders, model.render_images, collection, config.eval.scenes)
-    return state
-
-
-def held_out_psnr(model: RGBScenes, collection: SceneCollection, config: EvalConfig) -> dict[str, float]:
-    """Mean PSNR/SSIM on the first `config.views` test views of the first `config.scenes` scenes."""
-    scenes = list(enumerate(collection.scenes))[: config.scenes]
-    result = evaluate_scenes(rgb_metrics(model.render_images), scenes, ("test",), max_views=config.views)
-    return {f"test_{name}": value for name, value in result["mean"]["test"].items()}
+    return run_stage(model, recipe(fit=config.fit), collection, run, config, config.seed, resume, stop_after)

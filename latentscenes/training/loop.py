@@ -19,6 +19,7 @@ from typing import Protocol
 import torch
 from tqdm import tqdm
 
+from latentscenes.data import Scene
 from latentscenes.errors import CheckpointError
 from latentscenes.training.batches import ViewBatch, ViewSampler
 from latentscenes.training.checkpoint import (
@@ -35,8 +36,18 @@ class TrainableModel(Protocol):
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         """Module group name (`latentscenes.training.recipe.MODULE_GROUPS`) -> parameters."""
 
+    def start_phase(self, phase: Phase) -> None:
+        """Called before a phase's first step (also when a run resumes inside it), after the
+        loop has frozen the module groups the phase does not train."""
+
     def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
         """Unweighted scalar loss terms for `names` on `batch`."""
+
+    def view_metrics(self, row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-view metrics (each (V,)) of bank row `row` on `views` of `scene`."""
+
+    def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
+        """Rendered views (V, 3, H, W) in [-1, 1]."""
 
     def state_dict(self) -> dict[str, torch.Tensor]: ...
 
@@ -91,6 +102,7 @@ def train(
         config = phase.config
         state.phase_index = phase_index
         optimizer, base_lrs = _make_optimizer(model, phase)
+        model.start_phase(phase)
         if resumed is not None and resumed[1]["phase_step"] > 0:
             optimizer_from_flat(optimizer, resumed[0], resumed[1]["optimizer"], "optim")
         resumed = None

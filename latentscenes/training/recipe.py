@@ -4,7 +4,8 @@ how batches are drawn. One loop (`latentscenes.training.loop`) runs any recipe.
 
 Module groups:
 - `planes`: per-scene planes (micro planes with micro-macro, whole planes otherwise)
-- `bases`: shared base planes and per-scene mixing weights and biases (micro-macro only)
+- `weights`: per-scene mixing weights and biases of the bases (micro-macro only)
+- `bases`: the shared base planes (micro-macro only)
 - `mlp`: the shared Tri-Plane decoder MLP
 - `encoder`, `decoder`: the autoencoder's halves
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, fields
 
 from latentscenes.config import option
 
-MODULE_GROUPS = ("planes", "bases", "mlp", "encoder", "decoder")
+MODULE_GROUPS = ("planes", "weights", "bases", "mlp", "encoder", "decoder")
 LOSSES = ("rgb", "es", "ds", "ae", "tv")
 
 
@@ -41,7 +42,8 @@ class LossWeights:
 @dataclass
 class LearningRates:
     planes: float = option(0.0, "per-scene planes (0 freezes)", min=0.0)
-    bases: float = option(0.0, "shared bases and per-scene mixing weights (0 freezes)", min=0.0)
+    weights: float = option(0.0, "per-scene mixing weights and biases of the bases (0 freezes)", min=0.0)
+    bases: float = option(0.0, "shared base planes (0 freezes)", min=0.0)
     mlp: float = option(0.0, "shared Tri-Plane MLP (0 freezes)", min=0.0)
     encoder: float = option(0.0, "autoencoder encoder (0 freezes)", min=0.0)
     decoder: float = option(0.0, "autoencoder decoder (0 freezes)", min=0.0)

@@ -8,10 +8,13 @@ over a white background and mapped to [-1, 1] (`2 c - 1`) for losses and metrics
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from latentscenes.data import Scene
+from latentscenes.evaluation.metrics import psnr, ssim
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
@@ -19,6 +22,7 @@ from latentscenes.rendering.renderer import render, render_views
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
 from latentscenes.training.batches import ViewBatch
+from latentscenes.training.recipe import Phase
 
 WHITE = 1.0
 
@@ -33,11 +37,10 @@ class RGBScenes(nn.Module):
         self.render_config = render_config
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {
-            "planes": self.bank.plane_parameters(),
-            "bases": self.bank.basis_parameters(),
-            "mlp": list(self.mlp.parameters()),
-        }
+        return {**bank_groups(self.bank), "mlp": list(self.mlp.parameters())}
+
+    def start_phase(self, phase: Phase) -> None:
+        """Nothing to prepare: targets are pixels."""
 
     def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
         planes = self.bank(batch.scene_index)
@@ -58,10 +61,16 @@ class RGBScenes(nn.Module):
         return terms
 
     @torch.no_grad()
+    def view_metrics(self, row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per view (V,): PSNR and SSIM of whole rendered views against the images."""
+        prediction, target = self.render_images(row, scene, views), scene.model_images(views)
+        return {"psnr": psnr(prediction, target), "ssim": ssim(prediction, target)}
+
+    @torch.no_grad()
     def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
         """Whole views of bank row `row`: (V, 3, H, W) in [-1, 1], deterministic samples."""
         planes = self.bank(torch.tensor([row]))
-        config = _deterministic(self.render_config)
+        config = replace(self.render_config, deterministic=True)
         out = render_views(
             planes, self.mlp, scene.cam2world[views][None], scene.intrinsics[views][None],
             scene.height, scene.width, config, WHITE,
@@ -69,7 +78,8 @@ class RGBScenes(nn.Module):
         return out.image[0] * 2 - 1
 
 
-def _deterministic(config: RenderConfig) -> RenderConfig:
-    from dataclasses import replace
-
-    return replace(config, deterministic=True)
+def bank_groups(bank: SceneBank) -> dict[str, list[nn.Parameter]]:
+    """The bank's parameters by module group: planes, weights (and biases), bases."""
+    if not bank.config.micro_macro:
+        return {"planes": bank.plane_parameters(), "weights": [], "bases": []}
+    return {"planes": bank.plane_parameters(), "weights": [bank.weights, bank.bias], "bases": [bank.bases]}

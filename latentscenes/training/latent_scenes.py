@@ -1,0 +1,182 @@
+"""Tri-Plane scenes learned in an autoencoder's latent space (the method).
+
+A scene renders a latent image of c channels at the latent resolution (h, w) = (H, W) / f
+with the intrinsics scaled by 1/f. The colour head's [0, 1] output maps to the
+normalised latent range by `z_n = 2 c - 1` and is composited over the normalised latent
+of a white image. Losses (all MSE; `latentscenes.training.recipe` lists them):
+
+    es = |norm(E(x)) - R(T_s, pose)|^2          Encode-Scene
+    ds = |D(denorm(R(T_s, pose))) - x|^2        Decode-Scene
+    ae = |D(E(aug(x))) - aug(x)|^2 + kl_w KL     autoencoder reconstruction (aug: colour jitter)
+    tv = plane total variation
+
+Random numbers (colour jitter, posterior samples, ray jitter) come from torch's global
+generator, which checkpoints save and restore. While the encoder is frozen, `norm(E(x))` comes from a table of cached posterior means
+(`LatentCache`, keyed by the encoder's weights); when the encoder trains it is computed
+per batch, with gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from latentscenes.autoencoder import LatentAutoencoder, LatentCache, augment_colours, autoencoder_losses
+from latentscenes.autoencoder.config import AutoencoderConfig
+from latentscenes.autoencoder.normalize import StandardizeNormalizer
+from latentscenes.cameras import scale_intrinsics
+from latentscenes.data import Scene
+from latentscenes.evaluation.metrics import psnr, ssim
+from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.rendering.decoder import TriPlaneDecoder
+from latentscenes.rendering.renderer import render_views
+from latentscenes.rendering.triplane import total_variation
+from latentscenes.scenes import SceneBank
+from latentscenes.training.batches import ViewBatch
+from latentscenes.training.recipe import Phase
+from latentscenes.training.rgb_scenes import bank_groups
+
+
+class LatentScenes(nn.Module):
+    """N scenes' Tri-Planes, the shared MLP (C -> 1 + c) and the autoencoder."""
+
+    def __init__(
+        self,
+        scenes: list[Scene],
+        autoencoder: LatentAutoencoder,
+        planes: TriPlaneConfig,
+        mlp: DecoderConfig,
+        render_config: RenderConfig,
+        ae_config: AutoencoderConfig,
+        cache_folder: Path,
+    ):
+        super().__init__()
+        self.scenes = scenes
+        self.autoencoder = autoencoder
+        self.bank = SceneBank(len(scenes), planes)
+        self.mlp = TriPlaneDecoder(planes.channels, autoencoder.latent_channels, mlp)
+        self.render_config = render_config
+        self.ae_config = ae_config
+        self.cache = LatentCache(cache_folder)
+        self.latents: list[torch.Tensor] | None = None
+        self._background: torch.Tensor | None = None
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {
+            **bank_groups(self.bank),
+            "mlp": list(self.mlp.parameters()),
+            "encoder": self.autoencoder.encoder_parameters(),
+            "decoder": self.autoencoder.decoder_parameters(),
+        }
+
+    def start_phase(self, phase: Phase) -> None:
+        """Fit the latent normaliser if it is not yet; cache latents if the encoder is frozen."""
+        needs_latents = phase.config.loss.es > 0 or phase.config.loss.ds > 0
+        if needs_latents:
+            self.ensure_normalizer()
+        encoder_frozen = phase.config.lr.encoder == 0
+        self.latents = self.cached_latents() if (encoder_frozen and phase.config.loss.es > 0) else None
+        self._background = None
+        if encoder_frozen and needs_latents:
+            size = (self.scenes[0].height, self.scenes[0].width)
+            self._background = self.autoencoder.latent_background(size)
+
+    def ensure_normalizer(self) -> None:
+        """Fit a 'standardize' normaliser on the training views' latents, once."""
+        if not self.normalizer_ready():
+            latents = self.cache.get_or_compute(self.autoencoder, self._train_views())
+            self.autoencoder.normalizer.fit(torch.cat(list(latents.values())))
+
+    @torch.no_grad()
+    def cached_latents(self) -> list[torch.Tensor]:
+        """Normalised posterior means of every view of every scene: per scene (V, c, h, w)."""
+        raw = self.cache.get_or_compute(self.autoencoder, ((s.scene_id, s.images) for s in self.scenes))
+        return [self.autoencoder.normalizer.normalize(raw[s.scene_id]) for s in self.scenes]
+
+    def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
+        images = batch.images.flatten(0, 1)  # (S*V, 3, H, W)
+        rendered = None
+        if "es" in names or "ds" in names or "tv" in names:
+            planes = self.bank(batch.scene_index)
+            if "tv" in names:
+                terms["tv"] = total_variation(planes)
+            if "es" in names or "ds" in names:
+                rendered = self.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width)
+                rendered = rendered.flatten(0, 1)  # (S*V, c, h, w)
+        if "es" in names:
+            terms["es"] = (rendered - self._latent_targets(batch, images)).square().mean()
+        if "ds" in names:
+            terms["ds"] = (self.autoencoder.decode_normalized(rendered) - images).square().mean()
+        if "ae" in names:
+            augmented = augment_colours(
+                images, hue=self.ae_config.augment_hue, saturation=self.ae_config.augment_saturation
+            )
+            terms["ae"] = autoencoder_losses(self.autoencoder, augmented, kl_weight=self.ae_config.kl_weight)["total"]
+        return terms
+
+    def render_latents(
+        self, planes: torch.Tensor, cam2world: torch.Tensor, intrinsics: torch.Tensor, height: int, width: int, deterministic: bool = False
+    ) -> torch.Tensor:
+        """Normalised latent images of S scenes x V views: (S, V, c, h, w) in [-1, 1].
+
+        planes (S, 3, C, R, R); cam2world (S, V, 4, 4); intrinsics (S, V, 3, 3) in pixels of
+        the H x W images, rescaled to the latent resolution here."""
+        c, h, w = self.autoencoder.latent_shape(height, width)
+        config = replace(self.render_config, deterministic=deterministic) if deterministic else self.render_config
+        background = (self.latent_background(height, width) + 1) / 2
+        out = render_views(
+            planes, self.mlp, cam2world, scale_intrinsics(intrinsics, w / width, h / height),
+            h, w, config, background.view(c, 1, 1),
+        )
+        return out.image * 2 - 1
+
+    def latent_background(self, height: int, width: int) -> torch.Tensor:
+        """(c,): the normalised latent of a white image, in [-1, 1] (kept while the encoder is frozen)."""
+        if self._background is not None:
+            return self._background
+        return self.autoencoder.latent_background((height, width))
+
+    @torch.no_grad()
+    def view_metrics(self, row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per view (V,): `psnr`, `ssim` of decoded renders, `latent_psnr` of rendered vs encoded
+        normalised latents, and `ae_psnr` of the autoencoder's own reconstruction (the ceiling
+        without decoder fine-tuning). Before the normaliser is fitted (AE warm-up) only `ae_psnr`."""
+        target = scene.model_images(views)
+        metrics = {"ae_psnr": psnr(self.autoencoder.reconstruct(target).clamp(-1, 1), target)}
+        if not self.normalizer_ready():
+            return metrics
+        latents = self.render_scene_latents(row, scene, views)
+        decoded = self.autoencoder.decode_normalized(latents).clamp(-1, 1)
+        metrics["psnr"] = psnr(decoded, target)
+        metrics["ssim"] = ssim(decoded, target)
+        metrics["latent_psnr"] = psnr(latents, self.autoencoder.encode_normalized(target, sample=False))
+        return metrics
+
+    def normalizer_ready(self) -> bool:
+        normalizer = self.autoencoder.normalizer
+        return not isinstance(normalizer, StandardizeNormalizer) or bool(normalizer.fitted)
+
+    @torch.no_grad()
+    def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
+        """Decoded renders of bank row `row`: (V, 3, H, W) in [-1, 1]."""
+        return self.autoencoder.decode_normalized(self.render_scene_latents(row, scene, views)).clamp(-1, 1)
+
+    @torch.no_grad()
+    def render_scene_latents(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
+        planes = self.bank(torch.tensor([row]))
+        latents = self.render_latents(
+            planes, scene.cam2world[views][None], scene.intrinsics[views][None], scene.height, scene.width, True
+        )
+        return latents[0]
+
+    def _latent_targets(self, batch: ViewBatch, images: torch.Tensor) -> torch.Tensor:
+        if self.latents is not None:
+            return torch.cat([self.latents[row][views] for row, views in zip(batch.scene_index.tolist(), batch.views)])
+        return self.autoencoder.encode_normalized(images, sample=False)
+
+    def _train_views(self):
+        return ((s.scene_id, s.images[s.split("train")]) for s in self.scenes)

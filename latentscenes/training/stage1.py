@@ -1,0 +1,102 @@
+"""Stage 1, `latentscenes train`: make an autoencoder's latent space 3D-aware with N1 scenes.
+
+Recipe (each phase can be switched off with `<phase>.steps=0`):
+1. `warmup`: plain autoencoding (reconstruction + small KL, colour augmentation) on the
+   training views, from scratch; skipped when pretrained weights are given
+   (`autoencoder.vae`).
+2. `scenes`: scene warm-up; autoencoder frozen, Encode-Scene loss on cached latents;
+   planes, weights, bases and MLP train.
+3. `joint`: Encode-Scene + Decode-Scene + autoencoder reconstruction + plane TV, everything
+   trains with per-module learning rates.
+The autoencoder is also written to `RUN/autoencoder/` (diffusers folder + normaliser),
+loadable with `autoencoder.vae=RUN/autoencoder` or by stage 2 (`fit --space latent --from`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
+from latentscenes.config import option
+from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
+from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.runs import RunDir
+from latentscenes.training.latent_scenes import LatentScenes
+from latentscenes.training.loop import LoopState
+from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
+from latentscenes.training.settings import EvalConfig, LoggingConfig
+from latentscenes.training.stage import run_stage
+
+AUTOENCODER_FOLDER = "autoencoder"
+
+
+@dataclass
+class TrainConfig:
+    """Stage 1: the 3D-aware autoencoder, trained jointly with the Tri-Planes of `data`'s scenes."""
+
+    data: DataConfig = option(DataConfig(), "the stage-1 scenes")
+    autoencoder: AutoencoderConfig = option(AutoencoderConfig(), "the image autoencoder")
+    planes: TriPlaneConfig = option(TriPlaneConfig(), "Tri-Planes (micro-macro by default)")
+    mlp: DecoderConfig = option(DecoderConfig(), "the shared MLP")
+    render: RenderConfig = option(RenderConfig(), "volume rendering of latent images")
+    warmup: PhaseConfig = option(
+        PhaseConfig(
+            steps=1000, scenes_per_batch=8, views_per_scene=1,
+            loss=LossWeights(ae=1.0), lr=LearningRates(encoder=1e-3, decoder=1e-3),
+            lr_decay=0.7, decay_every=250,
+        ),
+        "phase 0, autoencoder warm-up (skipped when autoencoder.vae is set)",
+    )
+    scenes: PhaseConfig = option(
+        PhaseConfig(
+            steps=300, scenes_per_batch=16, views_per_scene=2,
+            loss=LossWeights(es=1.0), lr=LearningRates(planes=1e-2, weights=1e-2, bases=1e-2, mlp=1e-2),
+            freeze_mlp_last=50,
+        ),
+        "phase A, scene warm-up: ES on cached latents, autoencoder frozen",
+    )
+    joint: PhaseConfig = option(
+        PhaseConfig(
+            steps=300, scenes_per_batch=4, views_per_scene=2,
+            loss=LossWeights(es=1.0, ds=1.0, ae=0.1, tv=1e-4),
+            lr=LearningRates(planes=1e-3, weights=1e-2, bases=1e-2, mlp=1e-3, encoder=1e-4, decoder=1e-4),
+        ),
+        "phase B, joint: ES + DS + AE + TV, everything trains",
+    )
+    eval: EvalConfig = option(EvalConfig(), "evaluation during training")
+    logging: LoggingConfig = option(LoggingConfig(), "logs and checkpoints")
+    seed: int = option(0, "seed of initialisation and sampling")
+
+
+def stage1_phases(config: TrainConfig):
+    warmup = replace(config.warmup, steps=0) if config.autoencoder.vae else config.warmup
+    return recipe(warmup=warmup, scenes=config.scenes, joint=config.joint)
+
+
+def build_stage1_model(config: TrainConfig, collection: SceneCollection, run: RunDir) -> LatentScenes:
+    torch.manual_seed(config.seed)
+    autoencoder = build_autoencoder(config.autoencoder)
+    return LatentScenes(
+        collection.scenes, autoencoder, config.planes, config.mlp, config.render, config.autoencoder,
+        cache_folder=run.root / "latent-cache",
+    )
+
+
+def train_stage1(config: TrainConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
+    collection = load_scenes_from_config(config.data)
+    model = build_stage1_model(config, collection, run)
+
+    def export(state: LoopState) -> None:
+        model.ensure_normalizer()
+        save_autoencoder(model.autoencoder, autoencoder_folder(run))
+
+    return run_stage(
+        model, stage1_phases(config), collection, run, config, config.seed, resume, stop_after, on_finish=export
+    )
+
+
+def autoencoder_folder(run: RunDir) -> Path:
+    return run.root / AUTOENCODER_FOLDER

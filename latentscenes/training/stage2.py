@@ -1,0 +1,103 @@
+"""Stage 2, `latentscenes fit --space latent --from STAGE1_RUN`: learn new scenes in the
+3D-aware latent space.
+
+New scenes get new micro planes and mixing weights; the base planes start from stage 1
+(fine-tuned, or frozen with `bases=freeze`); the MLP is re-initialised (or reused with
+`mlp_init=reuse`). Recipe:
+1. `encode`: Encode-Scene only on cached latents, autoencoder frozen, decaying lr.
+2. `decode`: Decode-Scene only, the decoder fine-tuned (encoder frozen); the fine-tuned
+   decoder is saved with these scenes.
+Either phase can be switched off (`encode.steps=0` is the paper's "Decode-pre-Encode"-less
+variant, `decode.steps=0` its "Encode-Scene only").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import torch
+
+from latentscenes.autoencoder import load_autoencoder
+from latentscenes.config import load_config, option
+from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
+from latentscenes.errors import LatentScenesError
+from latentscenes.rendering.config import RenderConfig
+from latentscenes.runs import RunDir, open_run, run_kind
+from latentscenes.training.checkpoint import load_checkpoint
+from latentscenes.training.latent_scenes import LatentScenes
+from latentscenes.training.loop import LoopState
+from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
+from latentscenes.training.settings import EvalConfig, LoggingConfig
+from latentscenes.training.stage import run_stage
+from latentscenes.training.stage1 import TrainConfig, autoencoder_folder
+
+
+@dataclass
+class FitLatentConfig:
+    """Stage 2: new scenes learned in the latent space of a stage-1 run."""
+
+    data: DataConfig = option(DataConfig(), "the new scenes")
+    stage1: str = option("", "stage-1 run folder (set by --from): autoencoder, bases, MLP, plane sizes")
+    bases: Literal["finetune", "freeze"] = option("finetune", "train the stage-1 base planes further, or freeze them")
+    mlp_init: Literal["reinit", "reuse"] = option("reinit", "re-initialise the MLP (the method) or start from stage 1's")
+    render: RenderConfig = option(RenderConfig(), "volume rendering of latent images")
+    encode: PhaseConfig = option(
+        PhaseConfig(
+            steps=300, scenes_per_batch=16, views_per_scene=2,
+            loss=LossWeights(es=1.0), lr=LearningRates(planes=1e-2, weights=1e-2, bases=1e-2, mlp=1e-2),
+            lr_decay=0.94157, decay_every=20,
+        ),
+        "phase A: Encode-Scene on cached latents, autoencoder frozen",
+    )
+    decode: PhaseConfig = option(
+        PhaseConfig(
+            steps=100, scenes_per_batch=4, views_per_scene=2,
+            loss=LossWeights(ds=1.0), lr=LearningRates(planes=1e-3, weights=1e-3, bases=1e-3, mlp=1e-3, decoder=1e-4),
+        ),
+        "phase B: Decode-Scene, decoder fine-tuned (encoder frozen)",
+    )
+    eval: EvalConfig = option(EvalConfig(), "evaluation during training")
+    logging: LoggingConfig = option(LoggingConfig(), "logs and checkpoints")
+    seed: int = option(0, "seed of initialisation and sampling")
+
+
+def stage2_phases(config: FitLatentConfig):
+    phases = {"encode": config.encode, "decode": config.decode}
+    if config.bases == "freeze":
+        phases = {name: replace(phase, lr=replace(phase.lr, bases=0.0)) for name, phase in phases.items()}
+    return recipe(**phases)
+
+
+def stage1_run(config: FitLatentConfig) -> tuple[RunDir, TrainConfig]:
+    if not config.stage1:
+        raise LatentScenesError("stage 2 needs a stage-1 run: pass --from RUN (made by latentscenes train)")
+    run = open_run(config.stage1)
+    if run_kind(run) != "train":
+        raise LatentScenesError(f"--from {run.root} is a '{run_kind(run)}' run, not a stage-1 (train) run")
+    if not (autoencoder_folder(run) / "config.json").is_file():
+        raise LatentScenesError(f"stage-1 run {run.root} has not finished (no {autoencoder_folder(run)})")
+    return run, load_config(TrainConfig, run.config_path)
+
+
+def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run: RunDir) -> LatentScenes:
+    """New scenes with stage 1's autoencoder, base planes and (optionally) MLP."""
+    first, first_config = stage1_run(config)
+    torch.manual_seed(config.seed)
+    model = LatentScenes(
+        collection.scenes, load_autoencoder(autoencoder_folder(first)), first_config.planes, first_config.mlp,
+        config.render, first_config.autoencoder, cache_folder=run.root / "latent-cache",
+    )
+    tensors, _ = load_checkpoint(first.checkpoints)
+    with torch.no_grad():
+        if first_config.planes.micro_macro:
+            model.bank.bases.copy_(tensors["model.bank.bases"])
+        if config.mlp_init == "reuse":
+            model.mlp.load_state_dict({k[len("model.mlp.") :]: v for k, v in tensors.items() if k.startswith("model.mlp.")})
+    return model
+
+
+def fit_stage2(config: FitLatentConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
+    collection = load_scenes_from_config(config.data)
+    model = build_stage2_model(config, collection, run)
+    return run_stage(model, stage2_phases(config), collection, run, config, config.seed, resume, stop_after)

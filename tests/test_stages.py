@@ -1,0 +1,152 @@
+"""The method end to end on small pybullet-object data with a tiny autoencoder: stage 1
+(AE warm-up, scene warm-up, joint) on three scenes, stage 2 on a fourth, unseen one."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from latentscenes.cli.main import main
+from latentscenes.config import load_config
+from latentscenes.data import load_scenes
+from latentscenes.evaluation.metrics import psnr
+from latentscenes.evaluation.renders import save_comparisons
+from latentscenes.runs import create_run, open_run
+from latentscenes.training.checkpoint import load_checkpoint
+from latentscenes.training.logger import read_metrics
+from latentscenes.training.restore import load_trained
+from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
+
+SMALL = [
+    "data.num_test_views=4",
+    "render.samples=16",
+    "render.importance_samples=16",
+    "logging.backend=none",
+    "logging.progress=false",
+    "logging.checkpoint_every=20",
+    "eval.every=0",
+    "eval.views=4",
+]
+STAGE1 = [
+    "data.count=3",
+    "autoencoder.preset=tiny",
+    "autoencoder.downsample=4",
+    "planes.resolution=32",
+    "planes.channels=16",
+    "planes.micro_channels=6",
+    "planes.num_bases=8",
+    "warmup.steps=150",
+    "warmup.scenes_per_batch=3",
+    "warmup.views_per_scene=4",
+    "warmup.decay_every=50",
+    "scenes.steps=100",
+    "scenes.scenes_per_batch=3",
+    "scenes.views_per_scene=4",
+    "scenes.freeze_mlp_last=20",
+    "joint.steps=60",
+    "joint.scenes_per_batch=3",
+    "joint.views_per_scene=2",
+    *SMALL,
+]
+STAGE2 = [
+    "data.start=3",
+    "data.count=1",
+    "encode.steps=120",
+    "encode.scenes_per_batch=1",
+    "encode.views_per_scene=8",
+    "decode.steps=40",
+    "decode.scenes_per_batch=1",
+    "decode.views_per_scene=4",
+    *SMALL,
+]
+WARMUP, SCENES, JOINT = 150, 100, 60
+
+
+@pytest.fixture(scope="module")
+def runs(objects_32px, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stages")
+    data = str(objects_32px)
+    assert main(["train", "--data", data, "--run", str(root / "stage1"), *STAGE1]) == 0
+    assert main(["fit", "--space", "latent", "--from", str(root / "stage1"), "--data", data, "--run", str(root / "stage2"), *STAGE2]) == 0
+    return root
+
+
+def _losses(run, name, first_step, last_step):
+    rows = read_metrics(run / "logs")
+    return [row[f"loss/{name}"] for row in rows if first_step < row["step"] <= last_step and f"loss/{name}" in row]
+
+
+def test_each_stage1_phase_lowers_its_losses(runs):
+    stage1 = runs / "stage1"
+    ae = _losses(stage1, "ae", 0, WARMUP)
+    assert ae[-1] < 0.6 * ae[0], ae
+    es = _losses(stage1, "es", WARMUP, WARMUP + SCENES)
+    assert es[-1] < 0.5 * es[0], es
+    ds = _losses(stage1, "ds", WARMUP + SCENES, WARMUP + SCENES + JOINT)
+    assert min(ds[-3:]) < ds[0], ds
+    assert (stage1 / "autoencoder" / "config.json").is_file()
+
+
+def test_stage2_phases_lower_es_then_ds(runs):
+    stage2 = runs / "stage2"
+    es = _losses(stage2, "es", 0, 120)
+    assert es[-1] < 0.5 * es[0], es
+    ds = _losses(stage2, "ds", 120, 160)
+    assert min(ds[-3:]) < ds[0], ds
+
+
+def test_stage2_learns_an_unseen_scene_well_above_a_blank_guess(runs, objects_32px):
+    assert main(["eval", str(runs / "stage2"), "--max-views", "4"]) == 0
+    result = json.loads((runs / "stage2" / "eval.json").read_text())
+    test = result["mean"]["test"]
+    scene = load_scenes(objects_32px, num_test_views=4, start=3, count=1).scenes[0]
+    target = scene.model_images(scene.split("test"))
+    blank = float(psnr(torch.ones_like(target), target).mean())
+    assert test["psnr"] > blank + 3.0, (test, blank)
+    assert test["latent_psnr"] > 20.0, test
+    assert test["psnr"] <= test["ae_psnr"] + 1.0  # the autoencoder's own reconstruction bounds it
+    assert list(result["scenes"]) == [scene.scene_id]
+
+
+def test_saved_runs_reload_to_identical_renders(runs, tmp_path):
+    """Renders of the reloaded checkpoint match those the training process wrote. oneDNN may
+    pick other convolution kernels in another process, so a rare pixel may round differently."""
+    for name in ("stage1", "stage2"):
+        model, collection = load_trained(open_run(runs / name))
+        written = save_comparisons(tmp_path / name, model.render_images, collection, max_scenes=8)
+        assert len(written) == len(collection)
+        for path in written:
+            now = np.asarray(Image.open(path), dtype=np.int16)
+            before = np.asarray(Image.open(runs / name / "renders" / path.name), dtype=np.int16)
+            difference = np.abs(now - before)
+            assert difference.max() <= 1 and (difference > 0).mean() < 1e-3, path.name
+
+
+def test_latent_space_is_more_3d_consistent_after_stage1(runs, objects_32px):
+    """Fit the unseen scene (ES only) in the latent space of the warm-up-only autoencoder and
+    of the stage-1 autoencoder: the stage-1 space is fitted better."""
+    data = str(objects_32px)
+    warm = runs / "warmup-only"
+    assert main(["train", "--data", data, "--run", str(warm), *STAGE1, "scenes.steps=0", "joint.steps=0"]) == 0
+    final = {}
+    for name, stage1 in (("before", warm), ("after", runs / "stage1")):
+        run = runs / f"es-{name}"
+        assert main(["fit", "--space", "latent", "--from", str(stage1), "--data", data, "--run", str(run), *STAGE2, "decode.steps=0"]) == 0
+        final[name] = sum(_losses(run, "es", 100, 120)) / len(_losses(run, "es", 100, 120))
+    assert final["after"] < final["before"], final
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(runs, objects_32px):
+    overrides = [f"data.root={objects_32px}", f"stage1={runs / 'stage1'}", *STAGE2]
+    config = load_config(FitLatentConfig, overrides=overrides)
+    interrupted = create_run(runs / "interrupted", config, kind="fit-latent")
+    fit_stage2(config, interrupted, stop_after=150)  # last checkpoint at step 140, in the decode phase
+    assert load_checkpoint(interrupted.checkpoints)[1]["global_step"] == 140
+    fit_stage2(config, interrupted, resume=True)
+    resumed, _ = load_checkpoint(interrupted.checkpoints)
+    uninterrupted, _ = load_checkpoint((runs / "stage2" / "checkpoints"))
+    for key, value in uninterrupted.items():
+        if key.startswith("model."):
+            assert torch.equal(value, resumed[key]), key
