@@ -162,7 +162,9 @@ class LatentScenes(nn.Module):
 
     @torch.no_grad()
     def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
-        """Decoded renders of bank row `row`: (V, 3, H, W) in [-1, 1]."""
+        """Decoded renders of bank row `row`: (V, 3, H, W) in [-1, 1]. Fits the normaliser
+        first if no phase has (a run that only warmed up the autoencoder)."""
+        self.ensure_normalizer()
         return self.autoencoder.decode_normalized(self.render_scene_latents(row, scene, views)).clamp(-1, 1)
 
     @torch.no_grad()

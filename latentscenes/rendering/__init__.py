@@ -1,0 +1,47 @@
+"""Rendering layer: pure tensor functions and small modules for Tri-Plane volume rendering.
+
+- `rays`: rays from OpenCV cameras, random pixel subsets, pixel gathering
+- `triplane`: the plane-axes convention, bilinear Tri-Plane sampling, total variation
+- `decoder`: the tiny shared MLP (features -> density, colour)
+- `samplers`: stratified and importance (inverse-CDF) samples along rays
+- `volume`: compositing weights, accumulation, depth, background (pure math)
+- `renderer`: `render_rays` (any field), `render` (Tri-Planes), `render_views` (images)
+- `config`: `RenderConfig`, `DecoderConfig`, `TriPlaneConfig`
+- `bench`: `bench_render` timings
+"""
+
+from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.rendering.decoder import TriPlaneDecoder
+from latentscenes.rendering.rays import Rays, camera_rays, gather_pixels, pixel_centers, random_pixels
+from latentscenes.rendering.renderer import (
+    RenderOutput,
+    TriPlaneField,
+    points_along_rays,
+    render,
+    render_rays,
+    render_rays_reference,
+    render_views,
+)
+from latentscenes.rendering.triplane import PLANE_AXES, sample_triplane, total_variation
+
+__all__ = [
+    "DecoderConfig",
+    "RenderConfig",
+    "TriPlaneConfig",
+    "TriPlaneDecoder",
+    "Rays",
+    "camera_rays",
+    "gather_pixels",
+    "pixel_centers",
+    "random_pixels",
+    "RenderOutput",
+    "TriPlaneField",
+    "points_along_rays",
+    "render",
+    "render_rays",
+    "render_rays_reference",
+    "render_views",
+    "PLANE_AXES",
+    "sample_triplane",
+    "total_variation",
+]

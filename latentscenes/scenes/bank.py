@@ -1,0 +1,175 @@
+"""The scene bank: N scenes' Tri-Planes as one set of parameters, gathered per batch.
+
+Plain mode: one parameter `planes` (N, 3, C, R, R).
+
+Micro-macro mode (the method's shared planes): scene s's planes are
+
+    T_s = concat_channels(micro_s, sum_b W[s, b] * B_b + bias_s)
+
+with per-scene `micro` (N, 3, Cm, R, R), `weights` W (N, M) and `bias` (N,), and M
+shared `bases` (M, 3, Cb, R, R); C = Cm + Cb (reference: 10 + 22, M = 50, W ~ N(0, 1),
+bias 0).
+
+`bank(scene_indices)` reads only the selected scenes' rows (index_select, or an
+embedding lookup with sparse gradients when `config.sparse_grad`), never the whole bank.
+Parameter groups for optimisers: `plane_parameters()` (per-scene planes or micro planes)
+and `basis_parameters()` (bases, weights, bias).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from latentscenes.rendering.config import TriPlaneConfig
+
+__all__ = ["SceneBank"]
+
+
+class _GatherRowsSparse(torch.autograd.Function):
+    """table.index_select(0, index) whose gradient is a sparse COO tensor (sparse dim 0)
+    holding only the gathered rows: the shape torch.optim.SparseAdam expects."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.table_shape = table.shape
+        return table.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        return torch.sparse_coo_tensor(index[None], grad.contiguous(), ctx.table_shape, check_invariants=False), None
+
+
+def _gather(table: Tensor, index: Tensor, sparse: bool) -> Tensor:
+    """Rows `index` (B,) of table (N, ...) -> (B, ...), touching only those rows."""
+    if sparse:
+        return _GatherRowsSparse.apply(table, index)
+    return table.index_select(0, index)
+
+
+class SceneBank(nn.Module):
+    """N scenes' Tri-Planes. forward(scene_indices (B,) long) -> planes (B, 3, C, R, R)."""
+
+    def __init__(self, num_scenes: int, config: TriPlaneConfig | None = None, generator: torch.Generator | None = None):
+        super().__init__()
+        if num_scenes < 0:
+            raise ValueError(f"num_scenes must be >= 0, got {num_scenes}")
+        self.config = config = config or TriPlaneConfig()
+        r = config.resolution
+        if config.micro_macro:
+            self.micro = nn.Parameter(self._init_micro(num_scenes, generator))
+            self.weights = nn.Parameter(self._init_weights(num_scenes, generator))
+            self.bias = nn.Parameter(torch.zeros(num_scenes))
+            std = config.init_std / math.sqrt(config.num_bases)
+            self.bases = nn.Parameter(
+                torch.randn(config.num_bases, 3, config.macro_channels, r, r, generator=generator) * std
+            )
+        else:
+            self.planes = nn.Parameter(self._init_micro(num_scenes, generator))
+
+    # ---- initialisation -------------------------------------------------------------
+    def _init_micro(self, n: int, generator: torch.Generator | None) -> Tensor:
+        c = self.config.micro_channels if self.config.micro_macro else self.config.channels
+        r = self.config.resolution
+        return torch.randn(n, 3, c, r, r, generator=generator) * self.config.init_std
+
+    def _init_weights(self, n: int, generator: torch.Generator | None) -> Tensor:
+        return torch.randn(n, self.config.num_bases, generator=generator) * self.config.weight_std
+
+    # ---- queries -----------------------------------------------------------------------
+    @property
+    def num_scenes(self) -> int:
+        return (self.micro if self.config.micro_macro else self.planes).shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.config.channels
+
+    def plane_parameters(self) -> list[nn.Parameter]:
+        """Per-scene planes: `planes` (plain) or `micro` (micro-macro)."""
+        return [self.micro] if self.config.micro_macro else [self.planes]
+
+    def basis_parameters(self) -> list[nn.Parameter]:
+        """Shared bases and the per-scene weights and biases (empty in plain mode)."""
+        return [self.bases, self.weights, self.bias] if self.config.micro_macro else []
+
+    def per_scene_values(self) -> int:
+        """Trainable values per scene (micro planes + weights + bias, or whole planes)."""
+        if self.config.micro_macro:
+            return self.micro[0].numel() + self.weights.shape[1] + 1
+        return self.planes[0].numel()
+
+    def shared_values(self) -> int:
+        """Values shared by all scenes (the bases; 0 in plain mode)."""
+        return self.bases.numel() if self.config.micro_macro else 0
+
+    # ---- forward -----------------------------------------------------------------------
+    def forward(self, scene_indices: Tensor) -> Tensor:
+        """Planes of the selected scenes. scene_indices: (B,) long -> (B, 3, C, R, R)."""
+        if scene_indices.dim() != 1:
+            raise ValueError(f"scene_indices must be 1-D, got shape {tuple(scene_indices.shape)}")
+        index = scene_indices.to(device=self._anchor().device, dtype=torch.long)
+        sparse = self.config.sparse_grad
+        if not self.config.micro_macro:
+            return _gather(self.planes, index, sparse)
+        micro = _gather(self.micro, index, sparse)  # (B, 3, Cm, R, R)
+        weights = _gather(self.weights, index, sparse)  # (B, M)
+        bias = _gather(self.bias, index, sparse)[:, None]  # (B, 1)
+        bases = self.bases
+        macro = torch.addmm(bias, weights, bases.view(bases.shape[0], -1))  # (B, 3*Cb*R*R)
+        macro = macro.view(index.shape[0], *bases.shape[1:])
+        return torch.cat([micro, macro], dim=2)
+
+    def _anchor(self) -> Tensor:
+        return self.micro if self.config.micro_macro else self.planes
+
+    # ---- growing and freezing --------------------------------------------------------
+    @torch.no_grad()
+    def add_scenes(self, count: int, generator: torch.Generator | None = None) -> Tensor:
+        """Append `count` freshly initialised scenes in place; bases are kept.
+
+        Returns the new scenes' indices (count,). The per-scene parameters are replaced by
+        larger ones, so build optimisers after growing.
+        """
+        old = self.num_scenes
+        anchor = self._anchor()
+        fresh = self._init_micro(count, generator).to(anchor)
+        if self.config.micro_macro:
+            self.micro = nn.Parameter(torch.cat([self.micro, fresh]), requires_grad=self.micro.requires_grad)
+            weights = self._init_weights(count, generator).to(self.weights)
+            self.weights = nn.Parameter(torch.cat([self.weights, weights]), requires_grad=self.weights.requires_grad)
+            bias = torch.zeros(count, dtype=self.bias.dtype, device=self.bias.device)
+            self.bias = nn.Parameter(torch.cat([self.bias, bias]), requires_grad=self.bias.requires_grad)
+        else:
+            self.planes = nn.Parameter(torch.cat([self.planes, fresh]), requires_grad=self.planes.requires_grad)
+        return torch.arange(old, old + count, device=anchor.device)
+
+    @torch.no_grad()
+    def fresh_scenes(self, num_scenes: int, generator: torch.Generator | None = None) -> "SceneBank":
+        """A new bank of `num_scenes` freshly initialised scenes starting from a copy of
+        this bank's bases (stage 2: new micro planes and weights, trained bases)."""
+        bank = SceneBank(num_scenes, self.config, generator).to(self._anchor())
+        if self.config.micro_macro:
+            bank.bases.copy_(self.bases)
+        return bank
+
+    def freeze_bases(self, frozen: bool = True) -> None:
+        """Stop (or restart) gradients to the shared bases; per-scene weights stay trainable."""
+        if not self.config.micro_macro:
+            raise ValueError("freeze_bases needs a micro-macro bank (config.micro_macro = true)")
+        self.bases.requires_grad_(not frozen)
+
+    @classmethod
+    def from_state_dict(cls, state_dict: dict[str, Tensor], config: TriPlaneConfig) -> "SceneBank":
+        """A bank shaped like `state_dict` (any number of scenes), loaded from it."""
+        key = "micro" if config.micro_macro else "planes"
+        if key not in state_dict:
+            raise KeyError(f"scene bank state has no '{key}' tensor (micro_macro={config.micro_macro})")
+        bank = cls(0, config)
+        bank.add_scenes(state_dict[key].shape[0])
+        bank.load_state_dict(state_dict)
+        return bank

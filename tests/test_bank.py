@@ -1,0 +1,124 @@
+"""The scene bank: shapes, the micro-macro formula, gathering only selected scenes,
+sparse gradients, growing, freezing, stage-2 banks and state round trips."""
+
+import pytest
+import torch
+
+from latentscenes.errors import ConfigError
+from latentscenes.rendering.config import TriPlaneConfig
+from latentscenes.scenes import SceneBank
+
+SMALL = dict(channels=8, resolution=4, micro_channels=3, num_bases=5)
+
+
+def test_reference_shapes_and_sizes():
+    config = TriPlaneConfig()  # reference: 32 = 10 micro + 22 macro channels, 64^2, M = 50
+    bank = SceneBank(2, config)
+    assert bank.micro.shape == (2, 3, 10, 64, 64)
+    assert bank.bases.shape == (50, 3, 22, 64, 64)
+    assert bank.weights.shape == (2, 50) and bank.bias.shape == (2,)
+    assert bank(torch.tensor([1])).shape == (1, 3, 32, 64, 64)
+    # Per scene 122,880 micro values + 50 weights + 1 bias; 13.5M shared base values.
+    assert bank.per_scene_values() == 122_880 + 51
+    assert bank.shared_values() == 13_516_800
+    plain = SceneBank(2, TriPlaneConfig(micro_macro=False))
+    assert plain.planes.shape == (2, 3, 32, 64, 64) and plain.per_scene_values() == 393_216
+    assert plain.basis_parameters() == [] and plain.shared_values() == 0
+
+
+def test_micro_macro_formula():
+    bank = SceneBank(4, TriPlaneConfig(**SMALL), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        bank.bias.copy_(torch.tensor([0.0, 0.5, -1.0, 2.0]))
+    index = torch.tensor([2, 0])
+    planes = bank(index)
+    for row, s in enumerate(index.tolist()):
+        macro = sum(bank.weights[s, b] * bank.bases[b] for b in range(5)) + bank.bias[s]
+        expected = torch.cat([bank.micro[s], macro], dim=1)  # channels of each plane
+        assert torch.allclose(planes[row], expected, atol=1e-6)
+
+
+def test_init_scales():
+    bank = SceneBank(64, TriPlaneConfig(channels=12, resolution=8, micro_channels=4, num_bases=16, init_std=0.1))
+    planes = bank(torch.arange(64))
+    # Micro ~ N(0, 0.1^2); macro = sum of 16 N(0,1) weights x N(0, (0.1/4)^2) bases: std 0.1 too.
+    assert abs(planes[:, :, :4].std().item() - 0.1) < 0.01
+    assert abs(planes[:, :, 4:].std().item() - 0.1) < 0.03
+    assert torch.equal(bank.bias, torch.zeros(64))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gather_touches_only_selected_scenes(sparse):
+    bank = SceneBank(6, TriPlaneConfig(**SMALL, sparse_grad=sparse))
+    bank(torch.tensor([4, 1, 4])).square().sum().backward()
+    for param in (bank.micro, bank.weights, bank.bias):
+        grad = param.grad.to_dense() if sparse else param.grad
+        assert grad.is_sparse is False
+        touched = grad.reshape(6, -1).abs().sum(1) > 0
+        assert touched.tolist() == [False, True, False, False, True, False]
+        assert param.grad.is_sparse == sparse
+    assert not bank.bases.grad.is_sparse and bank.bases.grad.abs().sum() > 0
+
+
+def test_sparse_adam_updates_only_the_batch():
+    bank = SceneBank(5, TriPlaneConfig(**SMALL, sparse_grad=True))
+    optimizer = torch.optim.SparseAdam(bank.plane_parameters() + bank.basis_parameters()[1:], lr=0.1)
+    before = bank.micro.detach().clone()
+    bank(torch.tensor([3])).sum().backward()
+    optimizer.step()
+    changed = (bank.micro - before).reshape(5, -1).abs().sum(1) > 0
+    assert changed.tolist() == [False, False, False, True, False]
+
+
+def test_plain_bank_gathers_rows():
+    bank = SceneBank(3, TriPlaneConfig(**{**SMALL, "micro_macro": False}))
+    assert torch.equal(bank(torch.tensor([2, 0])), bank.planes[[2, 0]])
+    with pytest.raises(ValueError):
+        bank.freeze_bases()
+
+
+def test_add_scenes_keeps_old_scenes_and_bases():
+    g = torch.Generator().manual_seed(0)
+    bank = SceneBank(3, TriPlaneConfig(**SMALL), g)
+    old = bank(torch.arange(3)).detach()
+    bases = bank.bases
+    new = bank.add_scenes(2, g)
+    assert new.tolist() == [3, 4] and bank.num_scenes == 5
+    assert bank.bases is bases
+    assert torch.equal(bank(torch.arange(3)), old)
+    assert torch.equal(bank.bias[3:], torch.zeros(2))
+    assert bank(new).shape == (2, 3, 8, 4, 4)
+
+
+def test_freeze_bases():
+    bank = SceneBank(3, TriPlaneConfig(**SMALL))
+    bank.freeze_bases()
+    bank(torch.tensor([0])).sum().backward()
+    assert bank.bases.grad is None
+    assert bank.weights.grad is not None and bank.micro.grad is not None
+    bank.freeze_bases(False)
+    assert bank.bases.requires_grad
+
+
+def test_fresh_scenes_start_from_a_copy_of_the_bases():
+    bank = SceneBank(3, TriPlaneConfig(**SMALL))
+    stage2 = bank.fresh_scenes(7)
+    assert stage2.num_scenes == 7
+    assert torch.equal(stage2.bases, bank.bases) and stage2.bases is not bank.bases
+    with torch.no_grad():
+        stage2.bases.add_(1.0)
+    assert not torch.equal(stage2.bases, bank.bases)
+
+
+def test_state_dict_round_trip():
+    bank = SceneBank(4, TriPlaneConfig(**SMALL))
+    bank.add_scenes(2)
+    loaded = SceneBank.from_state_dict(bank.state_dict(), TriPlaneConfig(**SMALL))
+    assert loaded.num_scenes == 6
+    assert torch.equal(loaded(torch.arange(6)), bank(torch.arange(6)))
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="micro_channels"):
+        TriPlaneConfig(channels=8, micro_channels=8)
+    assert TriPlaneConfig(micro_macro=False, channels=8, micro_channels=10).macro_channels == 0
