@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import sys
+import os
 
-from latentscenes import __version__
-from latentscenes.errors import LatentScenesError
+# Read by OpenMP when torch starts its thread pool, so before anything imports torch:
+# threads that sleep instead of spinning keep 2 threads fast on a busy machine
+# (latentscenes/rendering/allocator.py has the measurements).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
+
+from latentscenes import __version__  # noqa: E402
+from latentscenes.errors import LatentScenesError  # noqa: E402
 
 SUBCOMMANDS = ("data", "train", "fit", "eval", "bench", "demo")
 
@@ -32,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"latentscenes {__version__}")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"latentscenes.cli.{name}")
@@ -42,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _tune_process(args.threads)
     module = importlib.import_module(f"latentscenes.cli.{args.command}")
     try:
         return int(module.run(args) or 0)
@@ -51,6 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _tune_process(threads: int | None) -> None:
+    """Keep freed memory in the process (glibc would return and re-fault it every step)."""
+    import torch
+
+    from latentscenes.rendering.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    if threads:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":
