@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from latentscenes.io import atomic_write_json
 
 
@@ -22,18 +20,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Forward+backward time of one view with the reference sizes (32 channels, 64^2 planes, "
             "48 + 48 samples per ray): latent 16x16 with 4 channels and RGB 128x128 with 3, and the "
-            "sample throughput. Median of --repeats runs after a warm-up."
+            "sample throughput. Median of --repeats runs after a warm-up. Set threads with "
+            "`latentscenes --threads N bench render`."
         ),
     )
     render.add_argument("--repeats", type=int, default=5, help="timed runs per case (default 5)")
     render.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    render.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     render.add_argument("--json", metavar="FILE", help="also write the results to FILE")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from latentscenes.rendering.bench import bench_render
 
     result = bench_render(repeats=args.repeats, device=args.device)
