@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,16 @@ from latentscenes.cameras import rotation_error
 from latentscenes.errors import DataError
 
 ROTATION_TOLERANCE = 1e-3
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in `path`; a missing or malformed file is a `DataError` naming it."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from None
 
 
 def parse_pose(values: Any, where: str) -> np.ndarray:

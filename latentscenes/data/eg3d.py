@@ -12,13 +12,12 @@ order of the labels list. Every image file found in a scene's folder must have a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 import numpy as np
 
-from latentscenes.data.checks import check_intrinsics, parse_pose
+from latentscenes.data.checks import check_intrinsics, parse_pose, read_json
 from latentscenes.data.images import IMAGE_EXTENSIONS, write_png
 from latentscenes.data.scene import Scene, SceneFiles
 from latentscenes.errors import DataError
@@ -37,12 +36,7 @@ def read_eg3d(root: Path, start: int = 0, count: int | None = None) -> list[Scen
     """Scenes ``[start, start + count)`` of ``<root>/dataset.json`` (cameras only)."""
     root = Path(root)
     path = root / FILENAME
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: file is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not valid JSON ({error})") from None
+    data = read_json(path)
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, list):
         raise DataError(f"{path}: expected {{\"labels\": [[relative_path, [25 numbers]], ...]}}")

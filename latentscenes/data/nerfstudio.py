@@ -23,7 +23,6 @@ sub-folders each hold one is a collection, sorted by folder name. Views keep the
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 
 from latentscenes.cameras import opengl_to_opencv
-from latentscenes.data.checks import check_intrinsics, parse_pose, positive_number
+from latentscenes.data.checks import check_intrinsics, parse_pose, positive_number, read_json
 from latentscenes.data.images import image_size
 from latentscenes.data.scene import SceneFiles
 from latentscenes.errors import DataError
@@ -70,12 +69,7 @@ def read_nerfstudio(root: Path, start: int = 0, count: int | None = None) -> lis
 def read_transforms(path: Path) -> SceneFiles:
     """One ``transforms.json``: image paths, OpenCV cam2world, pixel intrinsics."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: file is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not valid JSON ({error})") from None
+    data = read_json(path)
     frames = data.get("frames") if isinstance(data, dict) else None
     if not isinstance(frames, list):
         raise DataError(f"{path}: expected a 'frames' list")
