@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TypeVar
 
 from latentscenes.config import describe, load_config
+from latentscenes.runs import RunDir, create_run, resume_run
 
 T = TypeVar("T")
 
@@ -27,8 +29,23 @@ def add_config_arguments(parser: argparse.ArgumentParser, *sections: tuple[str, 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
-def config_from_args(config_cls: type[T], args: argparse.Namespace) -> T:
-    return load_config(config_cls, args.config, list(args.overrides))
+def start_or_resume(
+    args: argparse.Namespace,
+    config_cls: type[T],
+    kind: str,
+    given: list[str],
+    check: Callable[[T], object] | None = None,
+) -> tuple[RunDir, T]:
+    """`--resume`: reopen `args.run` with its saved config (no config changes allowed).
+    Otherwise: a new run of `kind` from `--config`, the `given` overrides (from other
+    options, e.g. data.root) and the user's `key=value` overrides, in that order; `check`
+    may reject the config before the run folder is created."""
+    if args.resume:
+        return resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
+    config = load_config(config_cls, args.config, [*given, *args.overrides])
+    if check is not None:
+        check(config)
+    return create_run(args.run, config, kind=kind), config
 
 
 def report_state(state, run_dir) -> None:

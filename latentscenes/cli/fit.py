@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentscenes.cli.common import add_config_arguments, config_from_args, report_state
+from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
 from latentscenes.errors import LatentScenesError
-from latentscenes.runs import create_run, resume_run
 from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
+from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_run
 
 SPACES = {
-    "rgb": (FitRGBConfig, fit_rgb, "fit-rgb"),
-    "latent": (FitLatentConfig, fit_stage2, "fit-latent"),
+    "rgb": (FitRGBConfig, fit_rgb, "fit-rgb", None),
+    "latent": (FitLatentConfig, fit_stage2, "fit-latent", stage1_run),
 }
 
 
@@ -40,17 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config_cls, fit, kind = SPACES[args.space]
-    if args.resume:
-        run_dir, config = resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
-    else:
-        extra = [f"data.root={args.data}"] if args.data else []
-        if args.stage1:
-            if args.space != "latent":
-                raise LatentScenesError("--from is for --space latent (a stage-1 run to build on)")
-            extra.append(f"stage1={Path(args.stage1).resolve()}")
-        args.overrides = [*extra, *args.overrides]
-        config = config_from_args(config_cls, args)
-        run_dir = create_run(args.run, config, kind=kind)
+    config_cls, fit, kind, check = SPACES[args.space]
+    given = [f"data.root={args.data}"] if args.data else []
+    if args.stage1:
+        if args.space != "latent":
+            raise LatentScenesError("--from is for --space latent (a stage-1 run to build on)")
+        given.append(f"stage1={Path(args.stage1).resolve()}")
+    run_dir, config = start_or_resume(args, config_cls, kind, given, check)
     report_state(fit(config, run_dir, resume=args.resume), run_dir)
     return 0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentscenes.cli.common import add_config_arguments, config_from_args, report_state
-from latentscenes.runs import create_run, resume_run
+from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
 from latentscenes.training.stage1 import TrainConfig, train_stage1
 
 
@@ -28,12 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.resume:
-        run_dir, config = resume_run(args.run, TrainConfig, changed=bool(args.config or args.overrides))
-    else:
-        if args.data:
-            args.overrides = [f"data.root={args.data}", *args.overrides]
-        config = config_from_args(TrainConfig, args)
-        run_dir = create_run(args.run, config, kind="train")
+    given = [f"data.root={args.data}"] if args.data else []
+    run_dir, config = start_or_resume(args, TrainConfig, "train", given)
     report_state(train_stage1(config, run_dir, resume=args.resume), run_dir)
     return 0
