@@ -146,14 +146,15 @@ class LatentScenes(nn.Module):
         normalised latents, and `ae_psnr` of the autoencoder's own reconstruction (the ceiling
         without decoder fine-tuning). Before the normaliser is fitted (AE warm-up) only `ae_psnr`."""
         target = scene.model_images(views)
-        metrics = {"ae_psnr": psnr(self.autoencoder.reconstruct(target).clamp(-1, 1), target)}
+        encoded = self.autoencoder.encode(target, sample=False)
+        metrics = {"ae_psnr": psnr(self.autoencoder.decode(encoded).clamp(-1, 1), target)}
         if not self.normalizer_ready():
             return metrics
         latents = self.render_scene_latents(row, scene, views)
         decoded = self.autoencoder.decode_normalized(latents).clamp(-1, 1)
         metrics["psnr"] = psnr(decoded, target)
         metrics["ssim"] = ssim(decoded, target)
-        metrics["latent_psnr"] = psnr(latents, self.autoencoder.encode_normalized(target, sample=False))
+        metrics["latent_psnr"] = psnr(latents, self.autoencoder.normalizer.normalize(encoded))
         return metrics
 
     def normalizer_ready(self) -> bool:
