@@ -73,6 +73,13 @@ def test_resume_of_a_finished_run_keeps_its_result(rgb_run, capsys):
     assert after["points"] == before["points"]
 
 
+def test_resume_refuses_config_changes(rgb_run, capsys):
+    before = (rgb_run / "config.yaml").read_text()
+    assert main(["fit", "--space", "rgb", "--run", str(rgb_run), "--resume", "fit.steps=10"]) == 2
+    assert "--resume continues" in capsys.readouterr().err
+    assert (rgb_run / "config.yaml").read_text() == before
+
+
 def test_bad_override_names_the_key(objects_32px, tmp_path, capsys):
     assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(tmp_path / "r"), "fit.steps=-3"]) == 2
     assert "'fit.steps'" in capsys.readouterr().err

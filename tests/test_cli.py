@@ -1,0 +1,81 @@
+"""The command line itself: help texts, global options and bad input through the real CLI."""
+
+import json
+
+import pytest
+import torch
+
+from latentscenes.cli.main import SUBCOMMANDS, build_parser, main
+
+
+def test_help_lists_every_subcommand_and_each_has_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert f"    {name}" in text
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: latentscenes" in capsys.readouterr().out
+
+
+def test_fit_help_lists_keys_of_both_spaces(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert "config keys of --space latent" in text and "encode.lr.planes" in text
+    assert "config keys of --space rgb" in text and "fit.rays_per_view" in text
+
+
+def test_threads_option_sets_torch_threads(objects_32px, capsys):
+    before = torch.get_num_threads()
+    try:
+        assert main(["--threads", "1", "data", "info", str(objects_32px)]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert "scenes:" in capsys.readouterr().out
+
+
+def test_eval_of_a_folder_that_is_not_a_run_fails_clearly(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_resume_of_a_missing_run_fails_clearly(tmp_path, capsys):
+    assert main(["train", "--run", str(tmp_path / "nothing"), "--resume"]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_from_is_refused_for_rgb_and_required_for_latent(objects_32px, tmp_path, capsys):
+    data = str(objects_32px)
+    assert main(["fit", "--space", "rgb", "--data", data, "--run", str(tmp_path / "a"), "--from", str(tmp_path)]) == 2
+    assert "--from is for --space latent" in capsys.readouterr().err
+    assert main(["fit", "--space", "latent", "--data", data, "--run", str(tmp_path / "b")]) == 2
+    assert "needs a stage-1 run" in capsys.readouterr().err
+    assert main(["fit", "--space", "latent", "--data", data, "--run", str(tmp_path / "c"), "--from", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_bad_config_file_is_named(objects_32px, tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("render:\n  samples: lots\n")
+    assert main(["train", "--data", str(objects_32px), "--run", str(tmp_path / "r"), "--config", str(config)]) == 2
+    assert "'render.samples'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_bench_render_writes_its_measurements(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "render", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for case in ("latent", "rgb"):
+        assert result[case]["ms_per_view"] > 0 and result[case]["samples_per_s"] > 0
+    assert "latent" in capsys.readouterr().out
+
+
+def test_parser_builds_without_running_anything():
+    assert build_parser().prog == "latentscenes"
