@@ -1,33 +1,43 @@
 """The training loop on a small real problem: per-scene images as parameters, fitted to
-the training views of their scenes. Checks phases, learning-rate groups and exact resume."""
+the training views of their scenes. Checks phases, learning-rate groups, exact resume and
+sparse (SparseAdam) per-scene parameters."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from latentscenes.data import Scene
+from latentscenes.errors import CheckpointError
 from latentscenes.training.batches import ViewSampler
 from latentscenes.training.checkpoint import load_checkpoint
 from latentscenes.training.logger import MetricLogger, read_metrics
 from latentscenes.training.loop import LoopSettings, train
+from latentscenes.training.optim import PhaseOptimizer
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 
 
 class MeanImages(torch.nn.Module):
     """Scene s is an image `planes[s]` plus a shared `mlp` offset, fitted to its views."""
 
-    def __init__(self, num_scenes: int, size: int):
+    def __init__(self, num_scenes: int, size: int, sparse: bool = False):
         super().__init__()
-        self.planes = torch.nn.Parameter(torch.zeros(num_scenes, 3, size, size))
+        self.planes = torch.nn.Parameter(torch.zeros(num_scenes, 3 * size * size))
         self.offset = torch.nn.Parameter(torch.zeros(3, 1, 1))
+        self.size, self.sparse = size, sparse
         self.phases_started = []
 
     def parameter_groups(self):
         return {"planes": [self.planes], "mlp": [self.offset]}
 
+    def sparse_parameters(self):
+        return [self.planes] if self.sparse else []
+
     def start_phase(self, phase):
         self.phases_started.append(phase.name)
 
     def loss_terms(self, batch, names):
-        prediction = (self.planes[batch.scene_index] + self.offset).unsqueeze(1)
+        rows = F.embedding(batch.scene_index, self.planes, sparse=self.sparse)
+        prediction = (rows.view(-1, 3, self.size, self.size) + self.offset).unsqueeze(1)
         return {"rgb": (prediction - batch.images).pow(2).mean()}
 
 
@@ -57,9 +67,9 @@ def _phases():
     )
 
 
-def _run(tmp_path, name, stop_after=None, resume=False):
+def _run(tmp_path, name, stop_after=None, resume=False, sparse=False):
     torch.manual_seed(123)
-    model = MeanImages(3, 8)
+    model = MeanImages(3, 8, sparse)
     sampler = ViewSampler(_scenes())
     logger = MetricLogger(tmp_path / name / "logs", "none", name)
     state = train(
@@ -88,11 +98,36 @@ def test_frozen_group_does_not_move_in_warmup(tmp_path):
     assert torch.equal(model.offset, torch.zeros(3, 1, 1))
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
-    full, _ = _run(tmp_path, "full")
-    _run(tmp_path, "broken", stop_after=12)  # last checkpoint at step 10, in the joint phase
+@pytest.mark.parametrize("sparse", [False, True])
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, sparse):
+    full, _ = _run(tmp_path, "full", sparse=sparse)
+    _run(tmp_path, "broken", stop_after=12, sparse=sparse)  # last checkpoint at step 10, in the joint phase
     assert load_checkpoint(tmp_path / "broken" / "ckpt")[1]["global_step"] == 10
-    resumed, state = _run(tmp_path, "broken", resume=True)
+    resumed, state = _run(tmp_path, "broken", resume=True, sparse=sparse)
     assert state.global_step == 14
     assert torch.equal(full.planes, resumed.planes)
     assert torch.equal(full.offset, resumed.offset)
+
+
+def test_sparse_rows_stop_moving_when_their_scene_leaves_the_batch():
+    """Lazy Adam for per-scene rows: dense Adam's momentum would keep moving row 1 at the
+    second step although its scene is not in that batch; the shared parameter uses Adam."""
+    table = torch.nn.Parameter(torch.zeros(3, 4))
+    shared = torch.nn.Parameter(torch.zeros(4))
+    optimizer = PhaseOptimizer([{"params": [table, shared], "lr": 0.1, "name": "planes"}], sparse=[table])
+    assert set(optimizer.parts) == {"optim", "optim_sparse"} and len(optimizer.param_groups) == 2
+    for rows in ([0, 1], [0]):
+        optimizer.zero_grad()
+        (F.embedding(torch.tensor(rows), table, sparse=True) + shared - 1).square().sum().backward()
+        before = table.detach().clone()
+        optimizer.step()
+        if rows == [0, 1]:
+            assert (table[:2] != before[:2]).all()
+    assert torch.equal(table[1], before[1]) and not torch.equal(table[0], before[0])
+    assert torch.equal(table[2], torch.zeros(4)) and (shared != 0).all()
+
+
+def test_changing_the_dense_sparse_split_refuses_to_resume(tmp_path):
+    _run(tmp_path, "run", stop_after=12)
+    with pytest.raises(CheckpointError, match="sparse_grad"):
+        _run(tmp_path, "run", resume=True, sparse=True)

@@ -97,6 +97,14 @@ class SceneBank(nn.Module):
         """Shared bases and the per-scene weights and biases (empty in plain mode)."""
         return [self.bases, self.weights, self.bias] if self.config.micro_macro else []
 
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        """The per-scene tensors when `config.sparse_grad` (their gradients are sparse), else []."""
+        if not self.config.sparse_grad:
+            return []
+        if self.config.micro_macro:
+            return [self.micro, self.weights, self.bias]
+        return [self.planes]
+
     def per_scene_values(self) -> int:
         """Trainable values per scene (micro planes + weights + bias, or whole planes)."""
         if self.config.micro_macro:

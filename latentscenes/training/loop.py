@@ -22,19 +22,18 @@ from tqdm import tqdm
 from latentscenes.data import Scene
 from latentscenes.errors import CheckpointError
 from latentscenes.training.batches import ViewBatch, ViewSampler
-from latentscenes.training.checkpoint import (
-    load_checkpoint,
-    optimizer_from_flat,
-    optimizer_to_flat,
-    save_checkpoint,
-)
+from latentscenes.training.checkpoint import load_checkpoint, save_checkpoint
 from latentscenes.training.logger import MetricLogger
+from latentscenes.training.optim import PhaseOptimizer
 from latentscenes.training.recipe import Phase
 
 
 class TrainableModel(Protocol):
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         """Module group name (`latentscenes.training.recipe.MODULE_GROUPS`) -> parameters."""
+
+    def sparse_parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters whose gradients are sparse (per-scene rows): optimised by SparseAdam."""
 
     def start_phase(self, phase: Phase) -> None:
         """Called before a phase's first step (also when a run resumes inside it), after the
@@ -102,9 +101,11 @@ def train(
         config = phase.config
         state.phase_index = phase_index
         optimizer, base_lrs = _make_optimizer(model, phase)
-        model.start_phase(phase)
+        start = time.perf_counter()
+        model.start_phase(phase)  # e.g. encoding every view into the latent cache: a training cost
+        state.train_seconds += time.perf_counter() - start
         if resumed is not None and resumed[1]["phase_step"] > 0:
-            optimizer_from_flat(optimizer, resumed[0], resumed[1]["optimizer"], "optim")
+            optimizer.load_flat(resumed[0], resumed[1]["optimizer"])
         resumed = None
         names = list(config.loss.active())
         weights = config.loss.active()
@@ -125,7 +126,7 @@ def train(
                     f"loss became {float(total)} in phase {phase.name} at step {state.phase_step}: "
                     + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
                 )
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             total.backward()
             optimizer.step()
             state.train_seconds += time.perf_counter() - start
@@ -151,7 +152,7 @@ def train(
     return state
 
 
-def _make_optimizer(model: TrainableModel, phase: Phase) -> tuple[torch.optim.Adam, list[float]]:
+def _make_optimizer(model: TrainableModel, phase: Phase) -> tuple[PhaseOptimizer, list[float]]:
     groups = model.parameter_groups()
     active = phase.config.lr.active()
     unknown = set(active) - set(groups)
@@ -163,10 +164,11 @@ def _make_optimizer(model: TrainableModel, phase: Phase) -> tuple[torch.optim.Ad
     param_groups = [{"params": groups[name], "lr": lr, "name": name} for name, lr in active.items() if groups[name]]
     if not param_groups:
         raise ValueError(f"phase {phase.name} trains nothing: give some module a learning rate")
-    return torch.optim.Adam(param_groups), [group["lr"] for group in param_groups]
+    optimizer = PhaseOptimizer(param_groups, model.sparse_parameters())
+    return optimizer, [group["lr"] for group in optimizer.param_groups]
 
 
-def _set_learning_rates(optimizer: torch.optim.Optimizer, base_lrs: list[float], phase: Phase, step: int) -> None:
+def _set_learning_rates(optimizer: PhaseOptimizer, base_lrs: list[float], phase: Phase, step: int) -> None:
     config = phase.config
     factor = config.lr_decay ** (step // config.decay_every)
     mlp_frozen = config.freeze_mlp_last > 0 and step >= config.steps - config.freeze_mlp_last
@@ -184,7 +186,7 @@ def _evaluate(evaluate: EvalHook, state: LoopState, logger: MetricLogger, label:
 def _save(
     folder: Path,
     model: TrainableModel,
-    optimizer: torch.optim.Optimizer | None,
+    optimizer: PhaseOptimizer | None,
     sampler: ViewSampler,
     generator: torch.Generator,
     state: LoopState,
@@ -201,7 +203,7 @@ def _save(
         "history": state.history,
     }
     if optimizer is not None:
-        optim_tensors, meta["optimizer"] = optimizer_to_flat(optimizer, "optim")
+        optim_tensors, meta["optimizer"] = optimizer.to_flat()
         tensors.update(optim_tensors)
     save_checkpoint(folder, f"step-{state.global_step:08d}", tensors, meta)
 

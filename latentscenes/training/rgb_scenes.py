@@ -39,6 +39,9 @@ class RGBScenes(nn.Module):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {**bank_groups(self.bank), "mlp": list(self.mlp.parameters())}
 
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        return self.bank.sparse_parameters()
+
     def start_phase(self, phase: Phase) -> None:
         """Nothing to prepare: targets are pixels."""
 
