@@ -77,5 +77,21 @@ def test_bench_render_writes_its_measurements(tmp_path, capsys):
     assert "latent" in capsys.readouterr().out
 
 
+def test_bench_joint_cache_and_bank_report_their_figures(tmp_path, capsys):
+    joint = tmp_path / "joint.json"
+    args = ["--preset", "tiny", "--downsample", "4", "--size", "32", "--batch", "2", "--repeats", "1"]
+    assert main(["bench", "joint", *args, "--json", str(joint)]) == 0
+    result = json.loads(joint.read_text())
+    assert result["batch"] == 2 and result["downsample"] == 4 and result["step_s"] > 0
+    assert all(result["per_image"][key] > 0 for key in ("encoder_s", "decoder_s", "render_s"))
+    assert main(["bench", "cache", *args]) == 0
+    bank = tmp_path / "bank.json"
+    assert main(["bench", "bank", "--scenes", "12", "--batch", "3", "--repeats", "1", "--json", str(bank)]) == 0
+    result = json.loads(bank.read_text())
+    assert result["sparse"]["sparse"] and not result["dense"]["sparse"] and result["speedup"] > 0
+    out = capsys.readouterr().out
+    assert "phase-B step" in out and "images/s" in out and "SparseAdam" in out
+
+
 def test_parser_builds_without_running_anything():
     assert build_parser().prog == "latentscenes"

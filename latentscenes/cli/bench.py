@@ -10,8 +10,11 @@ from latentscenes.io import atomic_write_json
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="measure speed on this machine (rendering, ...)",
-        description="Speed benchmarks on this machine. Results are printed and optionally saved as JSON.",
+        help="measure speed on this machine (rendering, joint phase, latent cache, scene bank)",
+        description=(
+            "Speed benchmarks on this machine. Results are printed and optionally saved as JSON. "
+            "Set threads with `latentscenes --threads N bench ...`."
+        ),
     )
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     render = targets.add_parser(
@@ -20,16 +23,72 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Forward+backward time of one view with the reference sizes (32 channels, 64^2 planes, "
             "48 + 48 samples per ray): latent 16x16 with 4 channels and RGB 128x128 with 3, and the "
-            "sample throughput. Median of --repeats runs after a warm-up. Set threads with "
-            "`latentscenes --threads N bench render`."
+            "sample throughput. Median of --repeats runs after a warm-up."
         ),
     )
-    render.add_argument("--repeats", type=int, default=5, help="timed runs per case (default 5)")
-    render.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    render.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+    _common(render, repeats=5)
+
+    joint = targets.add_parser(
+        "joint",
+        help="seconds per stage-1 joint (phase B) step, and its encoder/decoder/render split",
+        description=(
+            "One stage-1 phase-B step (ES + DS + AE + TV, autoencoder, Tri-Planes and MLP all "
+            "training, reference Tri-Plane sizes) on --batch scenes x 1 view of --size px, with "
+            "per-image encoder, decoder and latent-render forward+backward times. The reference "
+            "implementation takes ~23 s per batch of 4 with the SD-VAE at 128 px on the project's "
+            "2-core machine (METHOD.md)."
+        ),
+    )
+    _autoencoder_arguments(joint, batch=4)
+    cache = targets.add_parser(
+        "cache",
+        help="images per second encoded into the latent cache (no gradients)",
+        description="Posterior means of --batch random images per call, as when the latent cache is filled.",
+    )
+    _autoencoder_arguments(cache, batch=16)
+    bank = targets.add_parser(
+        "bank",
+        help="optimiser step of a bank of N scenes: SparseAdam vs dense Adam",
+        description=(
+            "One optimiser step of a reference-size micro-macro scene bank of --scenes scenes of "
+            "which a batch touches --batch: SparseAdam on sparse per-scene gradients (what training "
+            "uses with planes.sparse_grad=true) and dense Adam, which reads and writes every scene."
+        ),
+    )
+    bank.add_argument("--scenes", type=int, default=1000, help="scenes in the bank (default 1000)")
+    bank.add_argument("--batch", type=int, default=16, help="scenes per batch (default 16)")
+    _common(bank, repeats=5, device=False)
+
+
+def _common(parser: argparse.ArgumentParser, repeats: int, device: bool = True) -> None:
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed runs per case (default {repeats})")
+    if device:
+        parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+
+
+def _autoencoder_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
+    parser.add_argument("--preset", default="sd", help="autoencoder preset: sd, medium, small, tiny (default sd)")
+    parser.add_argument("--downsample", type=int, default=8, help="downsampling factor of the preset (default 8)")
+    parser.add_argument("--latent-channels", type=int, default=4, help="latent channels of the preset (default 4)")
+    parser.add_argument("--vae", default="", help="pretrained autoencoder folder instead of a preset")
+    parser.add_argument("--batch", type=int, default=batch, help=f"images per step (default {batch})")
+    parser.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
+    _common(parser, repeats=3, device=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    result = {"render": _render, "joint": _joint, "cache": _cache, "bank": _bank}[args.target](args)
+    result["threads"] = torch.get_num_threads()
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> dict:
     from latentscenes.rendering.bench import bench_render
 
     result = bench_render(repeats=args.repeats, device=args.device)
@@ -38,7 +97,53 @@ def run(args: argparse.Namespace) -> int:
     for case in ("latent", "rgb"):
         values = result[case]
         print(f"{case:<8}{values['ms_per_view']:>10.2f}{values['samples_per_s'] / 1e6:>12.2f}")
-    if args.json:
-        atomic_write_json(args.json, result)
-        print(f"wrote {args.json}")
-    return 0
+    return result
+
+
+def _autoencoder_options(args: argparse.Namespace) -> dict:
+    return dict(
+        preset=args.preset, downsample=args.downsample, latent_channels=args.latent_channels, vae=args.vae,
+        batch=args.batch, size=args.size, repeats=args.repeats,
+    )
+
+
+def _joint(args: argparse.Namespace) -> dict:
+    from latentscenes.training.bench import bench_joint
+
+    result = bench_joint(**_autoencoder_options(args))
+    split = result["per_image"]
+    print(
+        f"autoencoder {result['preset']} ({result['autoencoder_parameters'] / 1e6:.1f}M parameters, "
+        f"{result['downsample']}x, {result['latent_channels']} channels), batch {result['batch']} at "
+        f"{result['size']} px, {result['threads']} threads"
+    )
+    print(f"phase-B step: {result['step_s']:.2f} s ({result['images_per_s']:.2f} images/s)")
+    print(
+        f"per image fwd+bwd: encoder {split['encoder_s']:.3f} s, decoder {split['decoder_s']:.3f} s, "
+        f"latent render {split['render_s']:.3f} s"
+    )
+    return result
+
+
+def _cache(args: argparse.Namespace) -> dict:
+    from latentscenes.training.bench import bench_cache
+
+    result = bench_cache(**_autoencoder_options(args))
+    print(f"latent cache: {result['images_per_s']:.1f} images/s ({result['batch']} images of {result['size']} px per call)")
+    return result
+
+
+def _bank(args: argparse.Namespace) -> dict:
+    from latentscenes.training.bench import bench_bank
+
+    result = {}
+    for sparse in (True, False):
+        key = "sparse" if sparse else "dense"
+        result[key] = bench_bank(args.scenes, args.batch, sparse=sparse, repeats=args.repeats)
+        print(
+            f"{key:<7} {result[key]['step_s'] * 1e3:9.1f} ms/step  ({args.scenes} scenes, {args.batch} per batch, "
+            f"bank {result[key]['bank_mb']:.0f} MB)"
+        )
+    result["speedup"] = result["dense"]["step_s"] / result["sparse"]["step_s"]
+    print(f"SparseAdam is {result['speedup']:.1f}x faster per step")
+    return result
