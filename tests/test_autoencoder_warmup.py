@@ -16,6 +16,7 @@ from latentscenes.autoencoder import (
     build_autoencoder,
     hue_rotation_matrix,
     images_to_model,
+    random_crops,
     reconstruction_psnr,
     saturation_matrix,
     warmup_autoencoder,
@@ -96,6 +97,29 @@ def test_warmup_lowers_the_reconstruction_error():
     assert len(losses) == 50 and seen == list(range(50))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
     assert after.mean() > before.mean() + 5, (before.mean(), after.mean())
+
+
+def test_random_crops_are_windows_of_each_image():
+    images = torch.arange(2 * 3 * 8 * 10, dtype=torch.float32).view(2, 3, 8, 10)
+    generator = torch.Generator().manual_seed(3)
+    crops = random_crops(images, 4, generator)
+    assert crops.shape == (2, 3, 4, 4)
+    for image, crop in zip(images, crops):
+        top, left = divmod(int(crop[0, 0, 0].item()) % 80, 10)
+        assert torch.equal(crop, image[:, top : top + 4, left : left + 4])
+    offsets = {tuple(random_crops(images, 4, generator)[0, 0, 0, :1].tolist()) for _ in range(20)}
+    assert len(offsets) > 3
+    with pytest.raises(ValueError, match="crop size"):
+        random_crops(images, 9)
+
+
+def test_warmup_on_crops_lowers_the_error_on_whole_images():
+    torch.manual_seed(0)
+    ae = build_autoencoder(AutoencoderConfig(preset="tiny", downsample=4))
+    images = blobs(8)
+    before = reconstruction_psnr(ae, images)
+    warmup_autoencoder(ae, images, steps=50, batch_size=4, lr=3e-3, generator=torch.Generator().manual_seed(0), crop=16)
+    assert reconstruction_psnr(ae, images).mean() > before.mean() + 3
 
 
 def test_images_to_model_refuses_floats():

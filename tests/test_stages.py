@@ -150,3 +150,27 @@ def test_resume_after_interruption_matches_uninterrupted_run(runs, objects_32px)
     for key, value in uninterrupted.items():
         if key.startswith("model."):
             assert torch.equal(value, resumed[key]), key
+
+
+def test_encode_scene_on_random_rays_is_the_whole_render_at_those_latent_pixels(runs):
+    """ES on `rays_per_view` random pixels: the latent pixels under them, rendered alone, give
+    the same residuals as the whole latent render (deterministic sampling)."""
+    from dataclasses import replace
+
+    from latentscenes.training.batches import ViewSampler
+
+    model, collection = load_trained(open_run(runs / "stage2"))
+    model.render_config = replace(model.render_config, deterministic=True)
+    batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3, rays_per_view=50)
+    images = batch.images.flatten(0, 1)
+    with torch.no_grad():
+        on_rays = model.loss_terms(batch, ["es"])["es"]
+        planes = model.bank(batch.scene_index)
+        whole = model.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width).flatten(0, 1)
+        residual = (whole - model.autoencoder.encode_normalized(images, sample=False)).square()  # (V, c, h, w)
+    c, h, w = residual.shape[1:]
+    f = batch.height // h
+    pixels = batch.pixels[0]  # (V, R)
+    rows, cols = pixels // batch.width // f, pixels % batch.width // f
+    expected = torch.stack([residual[v, :, rows[v], cols[v]] for v in range(len(pixels))]).mean()
+    assert torch.allclose(on_rays, expected, rtol=1e-4, atol=1e-6), (on_rays, expected)

@@ -10,7 +10,7 @@
     save_autoencoder(ae, "runs/x/autoencoder"); ae = load_autoencoder("runs/x/autoencoder")
 """
 
-from latentscenes.autoencoder.augment import augment_colours, hue_rotation_matrix, saturation_matrix
+from latentscenes.autoencoder.augment import augment_colours, hue_rotation_matrix, random_crops, saturation_matrix
 from latentscenes.autoencoder.cache import LatentCache, encoder_key, images_key
 from latentscenes.autoencoder.config import AutoencoderConfig
 from latentscenes.autoencoder.model import (
@@ -44,6 +44,7 @@ __all__ = [
     "StandardizeNormalizer",
     "TanhNormalizer",
     "augment_colours",
+    "random_crops",
     "autoencoder_losses",
     "build_autoencoder",
     "encoder_key",

@@ -1,4 +1,4 @@
-"""Colour augmentation for autoencoder training: hue rotation and saturation scaling.
+"""Augmentation for autoencoder training: hue rotation, saturation scaling, random crops.
 
 Both are linear maps of RGB that fix the grey axis, so white stays exactly white (the
 background of the cars) and greys stay grey; only values pushed out of gamut are clipped
@@ -60,3 +60,20 @@ def augment_colours(
     factor = 1 + (torch.rand(batch, generator=generator, dtype=torch.float64) * 2 - 1) * saturation
     matrix = saturation_matrix(factor) @ hue_rotation_matrix(turns)
     return apply_colour_matrix(images, matrix.to(images.device))
+
+
+def random_crops(images: Tensor, size: int, generator: torch.Generator | None = None) -> Tensor:
+    """One random `size x size` crop per image of `images (B, C, H, W)` -> `(B, C, size, size)`.
+
+    Offsets are uniform over the valid range (drawn from `generator`, on the CPU); the
+    convolutional autoencoder sees crops while training and whole images afterwards.
+    """
+    batch, channels, height, width = images.shape
+    if not 0 < size <= min(height, width):
+        raise ValueError(f"crop size must be in [1, {min(height, width)}], got {size}")
+    top = torch.randint(height - size + 1, (batch,), generator=generator)
+    left = torch.randint(width - size + 1, (batch,), generator=generator)
+    rows = (top[:, None] + torch.arange(size)).to(images.device)  # (B, size)
+    cols = (left[:, None] + torch.arange(size)).to(images.device)
+    index = torch.arange(batch, device=images.device)[:, None, None]
+    return images.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)

@@ -32,6 +32,7 @@ from latentscenes.autoencoder.normalize import (
 from latentscenes.autoencoder.presets import preset_kwargs
 from latentscenes.errors import CheckpointError
 from latentscenes.io import atomic_path, atomic_write_json
+from latentscenes.weights import builtin_folder, is_builtin
 
 NORMALIZER_JSON = "normalizer.json"
 NORMALIZER_WEIGHTS = "normalizer.safetensors"
@@ -170,7 +171,8 @@ def build_autoencoder(cfg: AutoencoderConfig) -> LatentAutoencoder:
             return load_autoencoder(folder)
         vae = load_vae(cfg.vae, cfg.vae_subfolder)
     else:
-        kwargs = preset_kwargs(cfg.preset, cfg.downsample, cfg.latent_channels)
+        attention = False if cfg.fully_convolutional else None
+        kwargs = preset_kwargs(cfg.preset, cfg.downsample, cfg.latent_channels, attention)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             vae = _autoencoder_kl()(**kwargs)
@@ -181,6 +183,8 @@ def build_autoencoder(cfg: AutoencoderConfig) -> LatentAutoencoder:
 
 
 def _local_folder(source: str, subfolder: str = "") -> Path | None:
+    if is_builtin(source):
+        return builtin_folder(source)
     path = Path(source).expanduser()
     if not path.exists():
         return None

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from latentscenes.autoencoder.augment import augment_colours
+from latentscenes.autoencoder.augment import augment_colours, random_crops
 from latentscenes.autoencoder.model import LatentAutoencoder, images_to_model
 
 
@@ -67,11 +67,13 @@ def warmup_autoencoder(
     saturation: float = 0.0,
     kl_weight: float = 1e-6,
     optimizer: torch.optim.Optimizer | None = None,
+    crop: int = 0,
 ) -> list[float]:
     """Train `ae` to reconstruct `images uint8 (N, H, W, 3)` for `steps` Adam steps; returns the losses.
 
     Each step draws `batch_size` images at random (from `generator`), recolours them
-    (`augment_colours` with `hue`, `saturation`; 0 = off) and minimises
+    (`augment_colours` with `hue`, `saturation`; 0 = off), takes one random `crop` x `crop`
+    square of each (0 = whole images) and minimises
     `autoencoder_losses(...)["total"]` with posterior samples. `on_step(step, losses)`
     is called after every step with float losses. Pass `optimizer` to continue a run.
     """
@@ -85,6 +87,8 @@ def warmup_autoencoder(
     for step in range(steps):
         index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator)
         batch = images_to_model(images[index]).to(ae.device, ae.dtype)
+        if crop:
+            batch = random_crops(batch, crop, generator)
         if hue > 0 or saturation > 0:
             batch = augment_colours(batch, generator, hue=hue, saturation=saturation)
         losses = autoencoder_losses(ae, batch, sample=True, kl_weight=kl_weight, generator=generator)

@@ -5,9 +5,11 @@ with the intrinsics scaled by 1/f. The colour head's [0, 1] output maps to the
 normalised latent range by `z_n = 2 c - 1` and is composited over the normalised latent
 of a white image. Losses (all MSE; `latentscenes.training.recipe` lists them):
 
-    es = |norm(E(x)) - R(T_s, pose)|^2          Encode-Scene
+    es = |norm(E(x)) - R(T_s, pose)|^2          Encode-Scene (whole latent images, or the latent
+                                                 pixels under `rays_per_view` random pixels)
     ds = |D(denorm(R(T_s, pose))) - x|^2        Decode-Scene
-    ae = |D(E(aug(x))) - aug(x)|^2 + kl_w KL     autoencoder reconstruction (aug: colour jitter)
+    ae = |D(E(aug(x))) - aug(x)|^2 + kl_w KL     autoencoder reconstruction (aug: colour jitter,
+                                                 optionally a random crop)
     tv = plane total variation
 
 Random numbers (colour jitter, posterior samples, ray jitter) come from torch's global
@@ -24,7 +26,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from latentscenes.autoencoder import LatentAutoencoder, LatentCache, augment_colours, autoencoder_losses
+from latentscenes.autoencoder import (
+    LatentAutoencoder,
+    LatentCache,
+    augment_colours,
+    autoencoder_losses,
+    random_crops,
+)
 from latentscenes.autoencoder.config import AutoencoderConfig
 from latentscenes.autoencoder.normalize import StandardizeNormalizer
 from latentscenes.cameras import scale_intrinsics
@@ -32,7 +40,8 @@ from latentscenes.data import Scene
 from latentscenes.evaluation.metrics import psnr, ssim
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
-from latentscenes.rendering.renderer import render_views
+from latentscenes.rendering.rays import camera_rays
+from latentscenes.rendering.renderer import render, render_views
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
 from latentscenes.training.batches import ViewBatch
@@ -72,6 +81,9 @@ class LatentScenes(nn.Module):
             "decoder": self.autoencoder.decoder_parameters(),
         }
 
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        return self.bank.sparse_parameters()
+
     def start_phase(self, phase: Phase) -> None:
         """Fit the latent normaliser if it is not yet; cache latents if the encoder is frozen."""
         needs_latents = phase.config.loss.es > 0 or phase.config.loss.ds > 0
@@ -104,19 +116,43 @@ class LatentScenes(nn.Module):
             planes = self.bank(batch.scene_index)
             if "tv" in names:
                 terms["tv"] = total_variation(planes)
-            if "es" in names or "ds" in names:
+            whole_latents = "ds" in names or ("es" in names and batch.pixels is None)
+            if whole_latents:
                 rendered = self.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width)
                 rendered = rendered.flatten(0, 1)  # (S*V, c, h, w)
-        if "es" in names:
+        if "es" in names and rendered is None:
+            terms["es"] = self._encode_scene_on_rays(planes, batch, images)
+        elif "es" in names:
             terms["es"] = (rendered - self._latent_targets(batch, images)).square().mean()
         if "ds" in names:
             terms["ds"] = (self.autoencoder.decode_normalized(rendered) - images).square().mean()
         if "ae" in names:
+            crops = random_crops(images, self.ae_config.train_crop) if self.ae_config.train_crop else images
             augmented = augment_colours(
-                images, hue=self.ae_config.augment_hue, saturation=self.ae_config.augment_saturation
+                crops, hue=self.ae_config.augment_hue, saturation=self.ae_config.augment_saturation
             )
             terms["ae"] = autoencoder_losses(self.autoencoder, augmented, kl_weight=self.ae_config.kl_weight)["total"]
         return terms
+
+    def _encode_scene_on_rays(self, planes: torch.Tensor, batch: ViewBatch, images: torch.Tensor) -> torch.Tensor:
+        """ES on the latent pixels under the batch's random image pixels: each image pixel
+        (y, x) maps to latent pixel (y // f, x // f), so latent pixels are drawn uniformly."""
+        height, width = batch.height, batch.width
+        c, h, w = self.autoencoder.latent_shape(height, width)
+        f = height // h
+        latent_pixels = (batch.pixels // width // f) * w + (batch.pixels % width) // f  # (S, V, R)
+        intrinsics = scale_intrinsics(batch.intrinsics, w / width, h / height)
+        rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
+        s = planes.shape[0]
+        background = (self.latent_background(height, width) + 1) / 2
+        out = render(
+            planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
+            self.render_config, background,
+        )
+        targets = self._latent_targets(batch, images).flatten(2)  # (S*V, c, h*w)
+        index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
+        targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(s, -1, c)
+        return (out.image * 2 - 1 - targets).square().mean()
 
     def render_latents(
         self, planes: torch.Tensor, cam2world: torch.Tensor, intrinsics: torch.Tensor, height: int, width: int, deterministic: bool = False

@@ -57,7 +57,12 @@ class PhaseConfig:
     steps: int = option(0, "optimisation steps in this phase (0 skips the phase)", min=0)
     scenes_per_batch: int = option(4, "scenes in one batch", min=1)
     views_per_scene: int = option(4, "training views per scene in one batch", min=1)
-    rays_per_view: int = option(0, "random rays per view for RGB rendering (0 = whole images)", min=0)
+    rays_per_view: int = option(
+        0,
+        "random rays per view (0 = whole images): RGB rays, or for Encode-Scene the latent pixels under "
+        "them (whole latent images whenever Decode-Scene is on)",
+        min=0,
+    )
     loss: LossWeights = option(LossWeights(), "loss weights")
     lr: LearningRates = option(LearningRates(), "Adam learning rates per module group")
     lr_decay: float = option(1.0, "learning rates are multiplied by this every decay_every steps", min=0.0, max=1.0)
