@@ -95,3 +95,17 @@ def test_bench_joint_cache_and_bank_report_their_figures(tmp_path, capsys):
 
 def test_parser_builds_without_running_anything():
     assert build_parser().prog == "latentscenes"
+
+
+def test_eval_of_an_autoencoder_on_a_dataset(objects_32px, tmp_path, capsys):
+    from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
+
+    folder = save_autoencoder(build_autoencoder(AutoencoderConfig(preset="tiny", downsample=4)), tmp_path / "ae")
+    out = tmp_path / "ae.json"
+    args = ["eval", "--autoencoder", str(folder), "--data", str(objects_32px), "--start", "2", "--num-test-views", "4"]
+    assert main([*args, "--splits", "test", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["data"]["scenes"] == 2 and set(result["mean"]) == {"test"}
+    assert 0 < result["mean"]["test"]["psnr"] < 60 and "psnr" in capsys.readouterr().out
+    assert main(["eval", "--autoencoder", str(folder)]) == 2
+    assert "--data" in capsys.readouterr().err
