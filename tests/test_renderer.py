@@ -133,7 +133,7 @@ def test_gradcheck_reaches_bases_weights_micro_planes_and_mlp():
     # Importance samples are placed without gradient (as in EG3D), so a finite-difference
     # Jacobian would also see them move: gradcheck the stratified pass alone. The
     # importance pass's gradients are checked against the reference above.
-    config = TriPlaneConfig(channels=3, resolution=3, micro_channels=1, num_bases=2)
+    config = TriPlaneConfig(channels=3, resolution=3, micro_channels=1, num_bases=2, sparse_grad=False)
     bank = SceneBank(3, config, torch.Generator().manual_seed(0)).double()
     with torch.no_grad():
         bank.bias.fill_(0.2)

@@ -79,9 +79,10 @@ class TriPlaneConfig:
     )
     weight_std: float = option(1.0, "std of the random-normal init of the per-scene base weights W", min=0.0)
     sparse_grad: bool = option(
-        False,
-        "per-scene tensors get sparse gradients holding only the gathered scenes' rows "
-        "(optimise them with torch.optim.SparseAdam); dense gradients otherwise",
+        True,
+        "per-scene tensors get sparse gradients holding only the batch's rows, and training "
+        "updates only those rows (SparseAdam); false = dense gradients and Adam over every scene "
+        "at every step (memory and time grow with all scenes, not the batch)",
     )
 
     def __post_init__(self) -> None:
