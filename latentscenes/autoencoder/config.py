@@ -54,9 +54,12 @@ class AutoencoderConfig:
         min=0,
     )
     augment_hue: float = option(
-        0.5, "colour augmentation in AE training: hue rotation uniform in +-hue turns (0.5 = any hue)",
+        0.1,
+        "colour augmentation in AE training: hue rotation uniform in +-hue turns. Mild is better: "
+        "with 0.5 (any hue) a from-scratch `small` AE still output grey after 500 steps, with "
+        "0.1 it reproduced unseen cars' paint after ~300 (and +0.6 dB over no augmentation)",
         min=0.0, max=0.5,
     )
     augment_saturation: float = option(
-        0.5, "colour augmentation in AE training: saturation scaled by a factor in [1-s, 1+s]", min=0.0, max=1.0,
+        0.2, "colour augmentation in AE training: saturation scaled by a factor in [1-s, 1+s]", min=0.0, max=1.0,
     )
