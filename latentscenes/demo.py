@@ -137,8 +137,8 @@ def format_summary(summary: dict) -> str:
         f"{'latent Tri-Planes':<22}{latent['test']['psnr']:>10.2f}{latent['test']['ssim']:>8.3f}"
         f"{latent['seconds_per_scene']:>11.1f}",
         f"{'RGB Tri-Planes':<22}{rgb['test']['psnr']:>10.2f}{rgb['test']['ssim']:>8.3f}{rgb['seconds_per_scene']:>11.1f}",
-        f"autoencoder: {summary['autoencoder']['source']}; its own reconstruction of these views: "
-        f"{latent['test']['ae_psnr']:.2f} dB",
+        f"autoencoder: {summary['autoencoder']['source']}; with the decoder fine-tuned in stage 2 it "
+        f"reconstructs these views at {latent['test']['ae_psnr']:.2f} dB",
         _matched_line(summary["matched"], data["new_scenes"]),
         f"stage 1 took {stage1['train_seconds']:.0f} s: {stage1['per_new_scene_seconds']:.1f} s per new scene "
         "if amortised over these cars alone (less per scene as more scenes share it)",
