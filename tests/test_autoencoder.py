@@ -169,3 +169,12 @@ def test_bad_shapes_are_refused(tiny):
         tiny.encode(torch.zeros(1, 32, 32, 3))
     with pytest.raises(ValueError, match=r"\(B, 4, h, w\)"):
         tiny.decode(torch.zeros(1, 3, 4, 4))
+
+
+def test_fully_convolutional_drops_the_middle_attention():
+    assert preset_kwargs("small", 4)["mid_block_add_attention"] is True
+    assert preset_kwargs("small", 4, attention=False)["mid_block_add_attention"] is False
+    ae = build_autoencoder(AutoencoderConfig(preset="small", downsample=4, fully_convolutional=True))
+    assert not any("attentions" in name for name, _ in ae.named_parameters())
+    with_attention = build_autoencoder(AutoencoderConfig(preset="small", downsample=4))
+    assert any("attentions" in name for name, _ in with_attention.named_parameters())

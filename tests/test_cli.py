@@ -109,3 +109,20 @@ def test_eval_of_an_autoencoder_on_a_dataset(objects_32px, tmp_path, capsys):
     assert 0 < result["mean"]["test"]["psnr"] < 60 and "psnr" in capsys.readouterr().out
     assert main(["eval", "--autoencoder", str(folder)]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_bad_autoencoder_inputs_fail_with_one_clear_error(objects_32px, tmp_path, capsys):
+    assert main(["eval", "--autoencoder", "builtin:no-such-weights", "--data", str(objects_32px)]) == 2
+    assert "builtin:torcs-cars" in capsys.readouterr().err
+    assert main(["eval"]) == 2
+    assert "RUN folder" in capsys.readouterr().err
+    run = tmp_path / "crop"
+    args = ["train", "--data", str(objects_32px), "--run", str(run), "autoencoder.preset=tiny", "autoencoder.downsample=4"]
+    for crop in ("40", "18"):  # larger than the 32 px images; not a multiple of 4
+        assert main([*args, f"autoencoder.train_crop={crop}", "logging.progress=false"]) == 2
+        assert "'autoencoder.train_crop'" in capsys.readouterr().err
+        assert not run.exists()  # refused before the run folder is created
+    # pretrained weights: their downsampling (4x) is known once loaded
+    vae = ["train", "--data", str(objects_32px), "--run", str(tmp_path / "vae"), "autoencoder.vae=builtin:torcs-cars"]
+    assert main([*vae, "autoencoder.train_crop=30", "logging.progress=false"]) == 2
+    assert "multiple of the downsampling factor (4)" in capsys.readouterr().err

@@ -174,3 +174,26 @@ def test_encode_scene_on_random_rays_is_the_whole_render_at_those_latent_pixels(
     rows, cols = pixels // batch.width // f, pixels % batch.width // f
     expected = torch.stack([residual[v, :, rows[v], cols[v]] for v in range(len(pixels))]).mean()
     assert torch.allclose(on_rays, expected, rtol=1e-4, atol=1e-6), (on_rays, expected)
+
+
+def test_autoencoder_term_trains_on_crops_when_train_crop_is_set(runs):
+    """With autoencoder.train_crop the AE term is the reconstruction loss of random crops
+    (then colour-jittered), drawn from torch's global generator."""
+    from dataclasses import replace
+
+    from latentscenes.autoencoder import augment_colours, autoencoder_losses, random_crops
+    from latentscenes.training.batches import ViewSampler
+
+    model, collection = load_trained(open_run(runs / "stage2"))
+    model.ae_config = replace(model.ae_config, train_crop=16)
+    batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 2)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        term = model.loss_terms(batch, ["ae"])["ae"]
+    torch.manual_seed(5)
+    crops = random_crops(batch.images.flatten(0, 1), 16)
+    assert crops.shape[-2:] == (16, 16)
+    jittered = augment_colours(crops, hue=model.ae_config.augment_hue, saturation=model.ae_config.augment_saturation)
+    with torch.no_grad():
+        expected = autoencoder_losses(model.autoencoder, jittered, kl_weight=model.ae_config.kl_weight)["total"]
+    assert torch.allclose(term, expected), (term, expected)

@@ -71,7 +71,7 @@ def _autoencoder_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
     parser.add_argument("--preset", default="sd", help="autoencoder preset: sd, medium, small, tiny (default sd)")
     parser.add_argument("--downsample", type=int, default=8, help="downsampling factor of the preset (default 8)")
     parser.add_argument("--latent-channels", type=int, default=4, help="latent channels of the preset (default 4)")
-    parser.add_argument("--vae", default="", help="pretrained autoencoder folder instead of a preset")
+    parser.add_argument("--vae", default="", help="pretrained autoencoder instead of a preset: builtin:<name>, a folder or a hub id")
     parser.add_argument("--batch", type=int, default=batch, help=f"images per step (default {batch})")
     parser.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
     _common(parser, repeats=3, device=False)

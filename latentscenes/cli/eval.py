@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.evaluate import evaluate_scenes, format_table, write_eval
@@ -62,7 +63,6 @@ def _evaluate_autoencoder(args: argparse.Namespace, splits: tuple[str, ...]) -> 
     from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
     from latentscenes.data import load_scenes
     from latentscenes.evaluation.metrics import psnr, ssim
-    from latentscenes.io import atomic_write_json
 
     if not args.data:
         raise LatentScenesError("--autoencoder needs --data DIR (the views to reconstruct)")
@@ -80,6 +80,6 @@ def _evaluate_autoencoder(args: argparse.Namespace, splits: tuple[str, ...]) -> 
     result["data"] = {"root": str(args.data), "start": args.start, "scenes": len(collection)}
     print(format_table(result))
     if args.json:
-        atomic_write_json(args.json, result)
+        write_eval(Path(args.json), result)
         print(f"wrote {args.json}")
     return 0

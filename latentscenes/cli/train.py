@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
-from latentscenes.training.stage1 import TrainConfig, train_stage1
+from latentscenes.training.stage1 import TrainConfig, check_stage1_config, train_stage1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +28,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     given = [f"data.root={args.data}"] if args.data else []
-    run_dir, config = start_or_resume(args, TrainConfig, "train", given)
+    run_dir, config = start_or_resume(args, TrainConfig, "train", given, check_stage1_config)
     report_state(train_stage1(config, run_dir, resume=args.resume), run_dir)
     return 0

@@ -37,6 +37,7 @@ from latentscenes.autoencoder.config import AutoencoderConfig
 from latentscenes.autoencoder.normalize import StandardizeNormalizer
 from latentscenes.cameras import scale_intrinsics
 from latentscenes.data import Scene
+from latentscenes.errors import ConfigError
 from latentscenes.evaluation.metrics import psnr, ssim
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
@@ -63,6 +64,9 @@ class LatentScenes(nn.Module):
         cache_folder: Path,
     ):
         super().__init__()
+        if scenes:
+            smallest = min(min(scene.height, scene.width) for scene in scenes)
+            check_train_crop(ae_config.train_crop, autoencoder.downsample_factor, smallest)
         self.scenes = scenes
         self.autoencoder = autoencoder
         self.bank = SceneBank(len(scenes), planes)
@@ -219,3 +223,14 @@ class LatentScenes(nn.Module):
 
     def _train_views(self):
         return ((s.scene_id, s.images[s.split("train")]) for s in self.scenes)
+
+
+
+def check_train_crop(crop: int, factor: int, image_side: int) -> None:
+    """`ConfigError` unless `crop` (0 = off) fits images of `image_side` pixels and holds whole
+    latent pixels of a `factor`x downsampling autoencoder."""
+    if crop and (crop > image_side or crop % factor):
+        raise ConfigError(
+            f"config key 'autoencoder.train_crop' must be at most the image size ({image_side}) and a "
+            f"multiple of the downsampling factor ({factor}), got {crop}"
+        )

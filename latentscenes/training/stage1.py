@@ -21,10 +21,10 @@ import torch
 
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
 from latentscenes.config import option
-from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
+from latentscenes.data import DataConfig, SceneCollection, dataset_info, load_scenes_from_config
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.runs import RunDir
-from latentscenes.training.latent_scenes import LatentScenes
+from latentscenes.training.latent_scenes import LatentScenes, check_train_crop
 from latentscenes.training.loop import LoopState
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.training.settings import EvalConfig, LoggingConfig
@@ -69,6 +69,22 @@ class TrainConfig:
     eval: EvalConfig = option(EvalConfig(), "evaluation during training")
     logging: LoggingConfig = option(LoggingConfig(), "logs and checkpoints")
     seed: int = option(0, "seed of initialisation and sampling")
+
+
+def check_stage1_config(config: TrainConfig) -> None:
+    """Checks that need the dataset, made before a run folder exists: `autoencoder.train_crop`
+    against the images' size (and a preset's downsampling; pretrained weights are checked
+    when loaded)."""
+    crop = config.autoencoder.train_crop
+    if not crop or not config.data.root:
+        return
+    data = config.data
+    info = dataset_info(
+        data.root, size=data.size, above=data.above, num_test_views=data.num_test_views,
+        start=data.start, count=data.count, format=data.format,
+    )
+    factor = 1 if config.autoencoder.vae else config.autoencoder.downsample
+    check_train_crop(crop, factor, min(min(side) for side in info.resolution))
 
 
 def stage1_phases(config: TrainConfig):
