@@ -83,6 +83,7 @@ def test_bench_joint_cache_and_bank_report_their_figures(tmp_path, capsys):
     assert main(["bench", "joint", *args, "--json", str(joint)]) == 0
     result = json.loads(joint.read_text())
     assert result["batch"] == 2 and result["downsample"] == 4 and result["step_s"] > 0
+    assert result["gflop_per_step"] > 0 and result["gflop_per_s"] > 0
     assert all(result["per_image"][key] > 0 for key in ("encoder_s", "decoder_s", "render_s"))
     assert main(["bench", "cache", *args]) == 0
     bank = tmp_path / "bank.json"

@@ -133,7 +133,8 @@ def test_latent_space_is_more_3d_consistent_after_stage1(runs, objects_32px):
     final = {}
     for name, stage1 in (("before", warm), ("after", runs / "stage1")):
         run = runs / f"es-{name}"
-        assert main(["fit", "--space", "latent", "--from", str(stage1), "--data", data, "--run", str(run), *STAGE2, "decode.steps=0"]) == 0
+        fresh_scenes = ["decode.steps=0", "mlp_init=reinit", "scene_init=random"]  # only the latent space differs
+        assert main(["fit", "--space", "latent", "--from", str(stage1), "--data", data, "--run", str(run), *STAGE2, *fresh_scenes]) == 0
         final[name] = sum(_losses(run, "es", 100, 120)) / len(_losses(run, "es", 100, 120))
     assert final["after"] < final["before"], final
 
@@ -197,3 +198,70 @@ def test_autoencoder_term_trains_on_crops_when_train_crop_is_set(runs):
     with torch.no_grad():
         expected = autoencoder_losses(model.autoencoder, jittered, kl_weight=model.ae_config.kl_weight)["total"]
     assert torch.allclose(term, expected), (term, expected)
+
+
+def test_new_scenes_start_as_the_mean_stage1_scene_with_its_mlp(runs, objects_32px, tmp_path):
+    from latentscenes.training.stage2 import build_stage2_model
+
+    stage1, _ = load_checkpoint(runs / "stage1" / "checkpoints")
+    models = {}
+    for init in ("mean", "random"):
+        overrides = [f"data.root={objects_32px}", f"stage1={runs / 'stage1'}", *STAGE2, f"scene_init={init}"]
+        config = load_config(FitLatentConfig, overrides=overrides)
+        collection = load_scenes(objects_32px, num_test_views=4, start=3, count=1)
+        models[init] = build_stage2_model(config, collection, create_run(tmp_path / init, config, kind="fit-latent"))
+    bank = models["mean"].bank
+    for name in ("micro", "weights", "bias"):
+        assert torch.allclose(getattr(bank, name)[0], stage1[f"model.bank.{name}"].mean(0)), name
+    assert not torch.allclose(models["random"].bank.micro[0], stage1["model.bank.micro"].mean(0))
+    for key, value in models["mean"].mlp.state_dict().items():
+        assert torch.equal(value, stage1[f"model.mlp.{key}"]), key  # mlp_init=reuse by default
+    assert torch.equal(bank.bases, stage1["model.bank.bases"])
+
+
+def test_encode_scene_and_the_autoencoder_term_share_one_encoder_pass(runs):
+    """With the encoder training and the AE term seeing the images unchanged, the encoder runs
+    once per batch and Encode-Scene is unchanged; with colour jitter it runs twice."""
+    from dataclasses import replace
+
+    from latentscenes.training.batches import ViewSampler
+
+    model, collection = load_trained(open_run(runs / "stage1"))
+    model.render_config = replace(model.render_config, deterministic=True)
+    batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 2, 2)
+    calls = []  # encoder passes over the batch's images (not the blank image of the background latent)
+    model.autoencoder.vae.encoder.register_forward_hook(
+        lambda module, inputs, output: calls.extend([1] if inputs[0].shape[0] == 4 else [])
+    )
+    with torch.no_grad():
+        model.ae_config = replace(model.ae_config, augment_hue=0.0, augment_saturation=0.0, train_crop=0)
+        shared = model.loss_terms(batch, ["es", "ae"])
+        assert len(calls) == 1
+        alone = model.loss_terms(batch, ["es"])
+        assert torch.allclose(shared["es"], alone["es"], rtol=1e-5), (shared["es"], alone["es"])
+        calls.clear()
+        model.ae_config = replace(model.ae_config, augment_hue=0.1)
+        model.loss_terms(batch, ["es", "ae"])
+        assert len(calls) == 2
+
+
+def test_cached_latents_of_training_views_give_the_same_encode_scene_loss(runs, tmp_path):
+    """Only training views are cached (row i = view num_test_views + i); ES from the cache
+    equals ES from encoding the batch's images."""
+    from dataclasses import replace
+
+    from latentscenes.training.batches import ViewSampler
+    from latentscenes.training.recipe import LearningRates, LossWeights, Phase, PhaseConfig
+
+    model, collection = load_trained(open_run(runs / "stage2"))
+    model.cache = type(model.cache)(tmp_path / "cache")
+    model.render_config = replace(model.render_config, deterministic=True)
+    model.start_phase(Phase("encode", PhaseConfig(steps=1, loss=LossWeights(es=1.0), lr=LearningRates(planes=1.0))))
+    scene = collection.scenes[0]
+    assert model.latents is not None and len(model.latents[0]) == len(scene.split("train"))
+    batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3)
+    with torch.no_grad():
+        cached = model.loss_terms(batch, ["es"])["es"]
+        model.latents = None
+        encoded = model.loss_terms(batch, ["es"])["es"]
+    assert torch.allclose(cached, encoded, rtol=1e-5), (cached, encoded)

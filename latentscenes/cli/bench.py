@@ -117,7 +117,10 @@ def _joint(args: argparse.Namespace) -> dict:
         f"{result['downsample']}x, {result['latent_channels']} channels), batch {result['batch']} at "
         f"{result['size']} px, {result['threads']} threads"
     )
-    print(f"phase-B step: {result['step_s']:.2f} s ({result['images_per_s']:.2f} images/s)")
+    print(
+        f"phase-B step: {result['step_s']:.2f} s ({result['images_per_s']:.2f} images/s), "
+        f"{result['gflop_per_step']:.0f} GFLOP ({result['gflop_per_s']:.0f} GFLOP/s)"
+    )
     print(
         f"per image fwd+bwd: encoder {split['encoder_s']:.3f} s, decoder {split['decoder_s']:.3f} s, "
         f"latent render {split['render_s']:.3f} s"

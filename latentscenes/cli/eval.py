@@ -58,24 +58,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate_autoencoder(args: argparse.Namespace, splits: tuple[str, ...]) -> int:
-    import torch
-
     from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
     from latentscenes.data import load_scenes
-    from latentscenes.evaluation.metrics import psnr, ssim
+    from latentscenes.evaluation.evaluate import evaluate_autoencoder
 
     if not args.data:
         raise LatentScenesError("--autoencoder needs --data DIR (the views to reconstruct)")
     autoencoder = build_autoencoder(AutoencoderConfig(vae=args.autoencoder)).eval()
     collection = load_scenes(args.data, num_test_views=args.num_test_views, start=args.start, count=args.count)
-
-    @torch.no_grad()
-    def reconstruction_metrics(row, scene, views):
-        target = scene.model_images(views)
-        output = autoencoder.reconstruct(target).clamp(-1, 1)
-        return {"psnr": psnr(output, target), "ssim": ssim(output, target)}
-
-    result = evaluate_scenes(reconstruction_metrics, enumerate(collection.scenes), splits, args.max_views)
+    result = evaluate_autoencoder(autoencoder, enumerate(collection.scenes), splits, args.max_views)
     result["autoencoder"] = args.autoencoder
     result["data"] = {"root": str(args.data), "start": args.start, "scenes": len(collection)}
     print(format_table(result))

@@ -53,6 +53,22 @@ def evaluate_scenes(
     return {"mean": mean, "scenes": per_scene}
 
 
+def evaluate_autoencoder(
+    autoencoder, scenes: Iterable[tuple[int, Scene]], splits: Iterable[str], max_views: int | None = None
+) -> dict:
+    """An autoencoder's own reconstruction, `decode(encode(x))` (posterior mean), PSNR and
+    SSIM per view of `scenes`, in `evaluate_scenes`' format."""
+    from latentscenes.evaluation.metrics import psnr, ssim
+
+    @torch.no_grad()
+    def reconstruction_metrics(row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        target = scene.model_images(views)
+        output = autoencoder.reconstruct(target).clamp(-1, 1)
+        return {"psnr": psnr(output, target), "ssim": ssim(output, target)}
+
+    return evaluate_scenes(reconstruction_metrics, scenes, splits, max_views)
+
+
 def write_eval(path: Path, result: dict) -> None:
     atomic_write_json(path, result)
 

@@ -13,9 +13,11 @@ of a white image. Losses (all MSE; `latentscenes.training.recipe` lists them):
     tv = plane total variation
 
 Random numbers (colour jitter, posterior samples, ray jitter) come from torch's global
-generator, which checkpoints save and restore. While the encoder is frozen, `norm(E(x))` comes from a table of cached posterior means
-(`LatentCache`, keyed by the encoder's weights); when the encoder trains it is computed
-per batch, with gradients.
+generator, which checkpoints save and restore. While the encoder is frozen, `norm(E(x))`
+comes from a table of cached posterior means (`LatentCache`, keyed by the encoder's
+weights); when the encoder trains it is computed per batch, with gradients, and shared
+with the AE term when that term sees the images unchanged (as in the reference: one
+encoder and two decoder passes per image).
 """
 
 from __future__ import annotations
@@ -108,13 +110,16 @@ class LatentScenes(nn.Module):
 
     @torch.no_grad()
     def cached_latents(self) -> list[torch.Tensor]:
-        """Normalised posterior means of every view of every scene: per scene (V, c, h, w)."""
-        raw = self.cache.get_or_compute(self.autoencoder, ((s.scene_id, s.images) for s in self.scenes))
+        """Normalised posterior means of the training views of every scene: per scene
+        (V_train, c, h, w), row i for view `num_test_views + i` (held-out views are never
+        encoded: their cost would count as training time)."""
+        raw = self.cache.get_or_compute(self.autoencoder, self._train_views())
         return [self.autoencoder.normalizer.normalize(raw[s.scene_id]) for s in self.scenes]
 
     def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
         images = batch.images.flatten(0, 1)  # (S*V, 3, H, W)
+        posterior = self.autoencoder.posterior(images) if self._shares_encoding(names) else None
         rendered = None
         if "es" in names or "ds" in names or "tv" in names:
             planes = self.bank(batch.scene_index)
@@ -125,20 +130,33 @@ class LatentScenes(nn.Module):
                 rendered = self.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width)
                 rendered = rendered.flatten(0, 1)  # (S*V, c, h, w)
         if "es" in names and rendered is None:
-            terms["es"] = self._encode_scene_on_rays(planes, batch, images)
+            terms["es"] = self._encode_scene_on_rays(planes, batch, images, posterior)
         elif "es" in names:
-            terms["es"] = (rendered - self._latent_targets(batch, images)).square().mean()
+            terms["es"] = (rendered - self._latent_targets(batch, images, posterior)).square().mean()
         if "ds" in names:
             terms["ds"] = (self.autoencoder.decode_normalized(rendered) - images).square().mean()
         if "ae" in names:
-            crops = random_crops(images, self.ae_config.train_crop) if self.ae_config.train_crop else images
-            augmented = augment_colours(
-                crops, hue=self.ae_config.augment_hue, saturation=self.ae_config.augment_saturation
-            )
-            terms["ae"] = autoencoder_losses(self.autoencoder, augmented, kl_weight=self.ae_config.kl_weight)["total"]
+            terms["ae"] = self._reconstruction_loss(images, posterior)
         return terms
 
-    def _encode_scene_on_rays(self, planes: torch.Tensor, batch: ViewBatch, images: torch.Tensor) -> torch.Tensor:
+    def _shares_encoding(self, names: list[str]) -> bool:
+        """Whether Encode-Scene's targets and the AE term come from one encoder pass: both are
+        on, the encoder trains (no cached latents) and the AE term sees the images unchanged
+        (no crop, no colour jitter). Saves one encoder forward and backward per image."""
+        config = self.ae_config
+        unchanged = not config.train_crop and config.augment_hue == 0 and config.augment_saturation == 0
+        return "es" in names and "ae" in names and self.latents is None and unchanged
+
+    def _reconstruction_loss(self, images: torch.Tensor, posterior) -> torch.Tensor:
+        config = self.ae_config
+        if posterior is None:
+            images = random_crops(images, config.train_crop) if config.train_crop else images
+            images = augment_colours(images, hue=config.augment_hue, saturation=config.augment_saturation)
+        return autoencoder_losses(self.autoencoder, images, kl_weight=config.kl_weight, posterior=posterior)["total"]
+
+    def _encode_scene_on_rays(
+        self, planes: torch.Tensor, batch: ViewBatch, images: torch.Tensor, posterior=None
+    ) -> torch.Tensor:
         """ES on the latent pixels under the batch's random image pixels: each image pixel
         (y, x) maps to latent pixel (y // f, x // f), so latent pixels are drawn uniformly."""
         height, width = batch.height, batch.width
@@ -153,7 +171,7 @@ class LatentScenes(nn.Module):
             planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
             self.render_config, background,
         )
-        targets = self._latent_targets(batch, images).flatten(2)  # (S*V, c, h*w)
+        targets = self._latent_targets(batch, images, posterior).flatten(2)  # (S*V, c, h*w)
         index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
         targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(s, -1, c)
         return (out.image * 2 - 1 - targets).square().mean()
@@ -216,9 +234,12 @@ class LatentScenes(nn.Module):
         )
         return latents[0]
 
-    def _latent_targets(self, batch: ViewBatch, images: torch.Tensor) -> torch.Tensor:
+    def _latent_targets(self, batch: ViewBatch, images: torch.Tensor, posterior=None) -> torch.Tensor:
         if self.latents is not None:
-            return torch.cat([self.latents[row][views] for row, views in zip(batch.scene_index.tolist(), batch.views)])
+            rows = zip(batch.scene_index.tolist(), batch.views)
+            return torch.cat([self.latents[row][views - self.scenes[row].num_test_views] for row, views in rows])
+        if posterior is not None:
+            return self.autoencoder.normalizer.normalize(posterior.mean)
         return self.autoencoder.encode_normalized(images, sample=False)
 
     def _train_views(self):
