@@ -49,7 +49,7 @@ class DemoSettings:
     size: int = 128
     holdout_meshes: float = 3
     torcs_root: str | None = None
-    overrides: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()  # key=value for stage 1; latent.key=value / rgb.key=value for the others
     progress: bool = True
 
 
@@ -74,14 +74,15 @@ def run_demo(settings: DemoSettings) -> dict:
     runs = settings.out / "runs"
     stage1, stage1_state = _stage(
         runs / "stage1", TrainConfig, "train", train_stage1, "demo-train.yaml",
-        [*select["stage1"], *quiet, *settings.overrides],
+        [*select["stage1"], *quiet, *_overrides_of(settings.overrides, "")],
     )
     latent, latent_state = _stage(
         runs / "latent", FitLatentConfig, "fit-latent", fit_stage2, "demo-fit-latent.yaml",
-        [*select["new"], f"stage1={stage1.root.resolve()}", *quiet],
+        [*select["new"], f"stage1={stage1.root.resolve()}", *quiet, *_overrides_of(settings.overrides, "latent")],
     )
     rgb, rgb_state = _stage(
-        runs / "rgb", FitRGBConfig, "fit-rgb", fit_rgb, "demo-fit-rgb.yaml", [*select["new"], *quiet]
+        runs / "rgb", FitRGBConfig, "fit-rgb", fit_rgb, "demo-fit-rgb.yaml",
+        [*select["new"], *quiet, *_overrides_of(settings.overrides, "rgb")],
     )
     stage1_config = load_config(TrainConfig, stage1.config_path)
     summary = {
@@ -106,6 +107,15 @@ def _autoencoder_source(config: TrainConfig) -> dict:
     if is_builtin(source):
         return {"source": source, **provenance(source)}
     return {"source": source}
+
+
+def _overrides_of(overrides: tuple[str, ...], run: str) -> list[str]:
+    """The `key=value` overrides meant for one run: `latent.<key>` and `rgb.<key>` (prefix
+    dropped) for stage 2 and the RGB baseline, unprefixed ones for stage 1 (`run` = "")."""
+    prefixes = ("latent.", "rgb.")
+    if not run:
+        return [item for item in overrides if not item.startswith(prefixes)]
+    return [item[len(run) + 1 :] for item in overrides if item.startswith(f"{run}.")]
 
 
 def _stage1_reconstruction(stage1: RunDir, latent: RunDir) -> dict:

@@ -29,7 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, default=128, help="image size (default 128)")
     parser.add_argument("--torcs-root", help="an extracted torcs-data tree (default: fetch and cache it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the stage-1 config")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value",
+        help="overrides of the stage-1 config; latent.key=value and rgb.key=value override stage 2 and "
+        "the RGB baseline (e.g. latent.encode.steps=100 rgb.fit.steps=300)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
