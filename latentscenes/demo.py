@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
 from latentscenes.config import load_config
+from latentscenes.data import SceneCollection
 from latentscenes.evaluation.curves import matched_speedup
-from latentscenes.autoencoder import load_autoencoder
-from latentscenes.data import load_scenes_from_config
 from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_scenes
 from latentscenes.io import atomic_write_json
 from latentscenes.runs import RunDir, create_run, resume_run
@@ -85,15 +85,16 @@ def run_demo(settings: DemoSettings) -> dict:
         [*select["new"], *quiet, *_overrides_of(settings.overrides, "rgb")],
     )
     stage1_config = load_config(TrainConfig, stage1.config_path)
+    latent_model, new_cars = load_trained(latent)
     summary = {
         "data": {"root": str(data), "stage1_scenes": train_group["scenes"], "new_scenes": holdout["scenes"],
                  "stage1_meshes": train_group["meshes"], "new_meshes": holdout["meshes"]},
         "autoencoder": _autoencoder_source(stage1_config),
         "stage1": {"train_seconds": stage1_state.train_seconds, "per_new_scene_seconds":
                    stage1_state.train_seconds / holdout["scenes"],
-                   "autoencoder_on_new_cars": _stage1_reconstruction(stage1, latent)},
-        "latent": _summarise(latent, latent_state, holdout["scenes"]),
-        "rgb": _summarise(rgb, rgb_state, holdout["scenes"]),
+                   "autoencoder_on_new_cars": _stage1_reconstruction(stage1, new_cars)},
+        "latent": _summarise(latent, latent_model, new_cars, latent_state),
+        "rgb": _summarise(rgb, *load_trained(rgb), rgb_state),
         "matched": matched_speedup(latent_state.history, rgb_state.history),
     }
     atomic_write_json(settings.out / "demo.json", summary)
@@ -118,11 +119,10 @@ def _overrides_of(overrides: tuple[str, ...], run: str) -> list[str]:
     return [item[len(run) + 1 :] for item in overrides if item.startswith(f"{run}.")]
 
 
-def _stage1_reconstruction(stage1: RunDir, latent: RunDir) -> dict:
+def _stage1_reconstruction(stage1: RunDir, new_cars: SceneCollection) -> dict:
     """PSNR/SSIM of the stage-1 (3D-aware) autoencoder's own reconstruction of the new cars'
-    held-out views (those of the stage-2 run), before stage 2 fine-tunes its decoder."""
+    held-out views, before stage 2 fine-tunes its decoder."""
     autoencoder = load_autoencoder(autoencoder_folder(stage1)).eval()
-    new_cars = load_scenes_from_config(load_config(FitLatentConfig, latent.config_path).data)
     return evaluate_autoencoder(autoencoder, enumerate(new_cars.scenes), ("test",))["mean"]["test"]
 
 
@@ -135,15 +135,14 @@ def _stage(folder: Path, config_cls, kind: str, fit, config_name: str, overrides
     return run, fit(config, run)
 
 
-def _summarise(run: RunDir, state: LoopState, num_scenes: int) -> dict:
-    model, collection = load_trained(run)
+def _summarise(run: RunDir, model, collection: SceneCollection, state: LoopState) -> dict:
     result = evaluate_scenes(model.view_metrics, enumerate(collection.scenes), ("test",))
     atomic_write_json(run.root / "eval.json", result)
     return {
         "run": str(run.root),
         "test": result["mean"]["test"],
         "train_seconds": state.train_seconds,
-        "seconds_per_scene": state.train_seconds / num_scenes,
+        "seconds_per_scene": state.train_seconds / len(collection),
         "curve": state.history,
     }
 
@@ -166,7 +165,6 @@ def format_summary(summary: dict) -> str:
         "if amortised over these cars alone (less per scene as more scenes share it)",
     ]
     return "\n".join(lines)
-
 
 
 def _matched_line(matched: dict, num_scenes: int) -> str:

@@ -97,13 +97,15 @@ class SceneBank(nn.Module):
         """Shared bases and the per-scene weights and biases (empty in plain mode)."""
         return [self.bases, self.weights, self.bias] if self.config.micro_macro else []
 
+    def per_scene_names(self) -> tuple[str, ...]:
+        """Names of the tensors whose row i belongs to scene i."""
+        return ("micro", "weights", "bias") if self.config.micro_macro else ("planes",)
+
     def sparse_parameters(self) -> list[nn.Parameter]:
         """The per-scene tensors when `config.sparse_grad` (their gradients are sparse), else []."""
         if not self.config.sparse_grad:
             return []
-        if self.config.micro_macro:
-            return [self.micro, self.weights, self.bias]
-        return [self.planes]
+        return [getattr(self, name) for name in self.per_scene_names()]
 
     def per_scene_values(self) -> int:
         """Trainable values per scene (micro planes + weights + bias, or whole planes)."""

@@ -246,7 +246,6 @@ class LatentScenes(nn.Module):
         return ((s.scene_id, s.images[s.split("train")]) for s in self.scenes)
 
 
-
 def check_train_crop(crop: int, factor: int, image_side: int) -> None:
     """`ConfigError` unless `crop` (0 = off) fits images of `image_side` pixels and holds whole
     latent pixels of a `factor`x downsampling autoencoder."""

@@ -103,8 +103,7 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
         if first_config.planes.micro_macro:
             model.bank.bases.copy_(tensors["model.bank.bases"])
         if config.scene_init == "mean":
-            names = ["micro", "weights", "bias"] if first_config.planes.micro_macro else ["planes"]
-            for name in names:
+            for name in model.bank.per_scene_names():
                 per_scene = getattr(model.bank, name)
                 per_scene.copy_(tensors[f"model.bank.{name}"].mean(0, keepdim=True).expand_as(per_scene))
         if config.mlp_init == "reuse":
