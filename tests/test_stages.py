@@ -247,7 +247,7 @@ def test_encode_scene_and_the_autoencoder_term_share_one_encoder_pass(runs):
 
 def test_cached_latents_of_training_views_give_the_same_encode_scene_loss(runs, tmp_path):
     """Only training views are cached (row i = view num_test_views + i); ES from the cache
-    equals ES from encoding the batch's images."""
+    equals ES from encoding the batch's images, and never converts the images."""
     from dataclasses import replace
 
     from latentscenes.training.batches import ViewSampler
@@ -262,6 +262,7 @@ def test_cached_latents_of_training_views_give_the_same_encode_scene_loss(runs, 
     batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3)
     with torch.no_grad():
         cached = model.loss_terms(batch, ["es"])["es"]
+        assert "images" not in batch.__dict__
         model.latents = None
         encoded = model.loss_terms(batch, ["es"])["es"]
     assert torch.allclose(cached, encoded, rtol=1e-5), (cached, encoded)

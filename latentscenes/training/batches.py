@@ -1,11 +1,14 @@
 """Batches of training views: S scenes x V views, optionally R random pixels per view.
 
-Images stay uint8 in the scenes; a batch converts only what it uses to [-1, 1] floats.
+Images stay uint8 in the scenes; a batch converts only what it uses to [-1, 1] floats:
+the sampled pixels' colours, and whole images only when a loss reads `batch.images`
+(Encode-Scene on cached latents never does).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -15,25 +18,30 @@ from latentscenes.data import Scene
 @dataclass
 class ViewBatch:
     """scene_index: (S,) bank rows. views: (S, V) view indices within each scene.
-    cam2world: (S, V, 4, 4). intrinsics: (S, V, 3, 3) pixels. images: (S, V, 3, H, W) in
-    [-1, 1]. pixels: (S, V, R) flat pixel indices (row-major) when rays are sampled, and
-    colours: (S, V, R, 3) their targets in [-1, 1]."""
+    cam2world: (S, V, 4, 4). intrinsics: (S, V, 3, 3) pixels. raw_images: (S, V, H, W, 3)
+    uint8, and `images` (S, V, 3, H, W) the same in [-1, 1], converted on first use.
+    pixels: (S, V, R) flat pixel indices (row-major) when rays are sampled, and colours:
+    (S, V, R, 3) their targets in [-1, 1]."""
 
     scene_index: torch.Tensor
     views: torch.Tensor
     cam2world: torch.Tensor
     intrinsics: torch.Tensor
-    images: torch.Tensor
+    raw_images: torch.Tensor
     pixels: torch.Tensor | None = None
     colours: torch.Tensor | None = None
 
+    @cached_property
+    def images(self) -> torch.Tensor:
+        return self.raw_images.permute(0, 1, 4, 2, 3).to(torch.float32) / 127.5 - 1.0
+
     @property
     def height(self) -> int:
-        return self.images.shape[-2]
+        return self.raw_images.shape[-3]
 
     @property
     def width(self) -> int:
-        return self.images.shape[-1]
+        return self.raw_images.shape[-2]
 
 
 class ViewSampler:
@@ -64,10 +72,11 @@ class ViewSampler:
         )
         batch = self.gather(chosen, views)
         if rays_per_view > 0:
-            s, v, _, h, w = batch.images.shape
+            s, v, h, w, _ = batch.raw_images.shape
             pixels = torch.randint(h * w, (s, v, rays_per_view), generator=generator)
-            flat = batch.images.flatten(3)
-            batch.colours = torch.gather(flat, 3, pixels.unsqueeze(2).expand(s, v, 3, rays_per_view)).permute(0, 1, 3, 2)
+            flat = batch.raw_images.flatten(2, 3)  # (S, V, H*W, 3)
+            colours = torch.gather(flat, 2, pixels.unsqueeze(3).expand(s, v, rays_per_view, 3))
+            batch.colours = colours.to(torch.float32) / 127.5 - 1.0
             batch.pixels = pixels
         return batch
 
@@ -79,7 +88,7 @@ class ViewSampler:
             views=views,
             cam2world=torch.stack([s.cam2world[v] for s, v in zip(scenes, views)]),
             intrinsics=torch.stack([s.intrinsics[v] for s, v in zip(scenes, views)]),
-            images=torch.stack([s.model_images(v) for s, v in zip(scenes, views)]),
+            raw_images=torch.stack([s.images[v] for s, v in zip(scenes, views)]),
         )
 
     def state(self) -> torch.Tensor:

@@ -118,8 +118,7 @@ class LatentScenes(nn.Module):
 
     def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
         terms: dict[str, torch.Tensor] = {}
-        images = batch.images.flatten(0, 1)  # (S*V, 3, H, W)
-        posterior = self.autoencoder.posterior(images) if self._shares_encoding(names) else None
+        posterior = self.autoencoder.posterior(_flat_images(batch)) if self._shares_encoding(names) else None
         rendered = None
         if "es" in names or "ds" in names or "tv" in names:
             planes = self.bank(batch.scene_index)
@@ -130,13 +129,13 @@ class LatentScenes(nn.Module):
                 rendered = self.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width)
                 rendered = rendered.flatten(0, 1)  # (S*V, c, h, w)
         if "es" in names and rendered is None:
-            terms["es"] = self._encode_scene_on_rays(planes, batch, images, posterior)
+            terms["es"] = self._encode_scene_on_rays(planes, batch, posterior)
         elif "es" in names:
-            terms["es"] = (rendered - self._latent_targets(batch, images, posterior)).square().mean()
+            terms["es"] = (rendered - self._latent_targets(batch, posterior)).square().mean()
         if "ds" in names:
-            terms["ds"] = (self.autoencoder.decode_normalized(rendered) - images).square().mean()
+            terms["ds"] = (self.autoencoder.decode_normalized(rendered) - _flat_images(batch)).square().mean()
         if "ae" in names:
-            terms["ae"] = self._reconstruction_loss(images, posterior)
+            terms["ae"] = self._reconstruction_loss(_flat_images(batch), posterior)
         return terms
 
     def _shares_encoding(self, names: list[str]) -> bool:
@@ -154,9 +153,7 @@ class LatentScenes(nn.Module):
             images = augment_colours(images, hue=config.augment_hue, saturation=config.augment_saturation)
         return autoencoder_losses(self.autoencoder, images, kl_weight=config.kl_weight, posterior=posterior)["total"]
 
-    def _encode_scene_on_rays(
-        self, planes: torch.Tensor, batch: ViewBatch, images: torch.Tensor, posterior=None
-    ) -> torch.Tensor:
+    def _encode_scene_on_rays(self, planes: torch.Tensor, batch: ViewBatch, posterior=None) -> torch.Tensor:
         """ES on the latent pixels under the batch's random image pixels: each image pixel
         (y, x) maps to latent pixel (y // f, x // f), so latent pixels are drawn uniformly."""
         height, width = batch.height, batch.width
@@ -171,7 +168,7 @@ class LatentScenes(nn.Module):
             planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
             self.render_config, background,
         )
-        targets = self._latent_targets(batch, images, posterior).flatten(2)  # (S*V, c, h*w)
+        targets = self._latent_targets(batch, posterior).flatten(2)  # (S*V, c, h*w)
         index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
         targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(s, -1, c)
         return (out.image * 2 - 1 - targets).square().mean()
@@ -234,16 +231,23 @@ class LatentScenes(nn.Module):
         )
         return latents[0]
 
-    def _latent_targets(self, batch: ViewBatch, images: torch.Tensor, posterior=None) -> torch.Tensor:
+    def _latent_targets(self, batch: ViewBatch, posterior=None) -> torch.Tensor:
+        """Normalised latents (S*V, c, h, w) of the batch's views: from the cache, the shared
+        posterior, or by encoding the images."""
         if self.latents is not None:
             rows = zip(batch.scene_index.tolist(), batch.views)
             return torch.cat([self.latents[row][views - self.scenes[row].num_test_views] for row, views in rows])
         if posterior is not None:
             return self.autoencoder.normalizer.normalize(posterior.mean)
-        return self.autoencoder.encode_normalized(images, sample=False)
+        return self.autoencoder.encode_normalized(_flat_images(batch), sample=False)
 
     def _train_views(self):
         return ((s.scene_id, s.images[s.split("train")]) for s in self.scenes)
+
+
+def _flat_images(batch: ViewBatch) -> torch.Tensor:
+    """(S*V, 3, H, W) in [-1, 1]; converted from uint8 on first use, once per batch."""
+    return batch.images.flatten(0, 1)
 
 
 def check_train_crop(crop: int, factor: int, image_side: int) -> None:

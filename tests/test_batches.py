@@ -1,0 +1,53 @@
+"""Training batches: which scenes and views are drawn, the sampled pixels' colours, and
+whole images converted only when a loss reads them."""
+
+import torch
+
+from latentscenes.data import Scene
+from latentscenes.training.batches import ViewSampler
+
+
+def _scene(name: str, seed: int, views: int = 6, size: int = 8) -> Scene:
+    generator = torch.Generator().manual_seed(seed)
+    return Scene(
+        scene_id=name,
+        images=torch.randint(0, 256, (views, size, size + 2, 3), dtype=torch.uint8, generator=generator),
+        cam2world=torch.eye(4).repeat(views, 1, 1),
+        intrinsics=torch.eye(3).repeat(views, 1, 1),
+        view_names=[f"{name}_{i}" for i in range(views)],
+        num_test_views=2,
+    )
+
+
+def test_an_epoch_visits_every_scene_once_and_only_training_views():
+    scenes = [_scene(f"s{i}", i) for i in range(5)]
+    sampler = ViewSampler(scenes, bank_offset=10)
+    generator = torch.Generator().manual_seed(0)
+    first, second = sampler.sample(generator, 3, 4), sampler.sample(generator, 2, 4)
+    rows = torch.cat([first.scene_index, second.scene_index]).tolist()
+    assert sorted(rows) == [10, 11, 12, 13, 14]
+    assert first.views.shape == (3, 4) and bool((first.views >= 2).all())
+
+
+def test_sampled_colours_are_the_images_at_the_pixels():
+    scenes = [_scene("a", 0), _scene("b", 1)]
+    batch = ViewSampler(scenes).sample(torch.Generator().manual_seed(3), 2, 3, rays_per_view=5)
+    s, v, r = batch.pixels.shape
+    assert (s, v, r) == (2, 3, 5) and batch.colours.shape == (2, 3, 5, 3)
+    assert (batch.height, batch.width) == (8, 10)
+    for i, row in enumerate(batch.scene_index.tolist()):
+        images = scenes[row].model_images(batch.views[i])  # (V, 3, H, W)
+        y, x = batch.pixels[i] // 10, batch.pixels[i] % 10
+        expected = images[torch.arange(v)[:, None], :, y, x]  # (V, R, 3)
+        torch.testing.assert_close(batch.colours[i], expected, rtol=0, atol=0)
+
+
+def test_whole_images_are_converted_on_first_use_only():
+    scenes = [_scene("a", 0), _scene("b", 1)]
+    batch = ViewSampler(scenes).sample(torch.Generator().manual_seed(0), 2, 2, rays_per_view=4)
+    assert "images" not in batch.__dict__  # sampling rays reads the uint8 images only
+    images = batch.images
+    assert images.shape == (2, 2, 3, 8, 10) and images.dtype == torch.float32
+    assert batch.images is images
+    for i, row in enumerate(batch.scene_index.tolist()):
+        torch.testing.assert_close(images[i], scenes[row].model_images(batch.views[i]))
