@@ -30,6 +30,7 @@ from latentscenes.autoencoder.normalize import (
     normalizer_from_description,
 )
 from latentscenes.autoencoder.presets import preset_kwargs
+from latentscenes.data.scene import to_model_range
 from latentscenes.errors import CheckpointError
 from latentscenes.io import atomic_path, atomic_write_json
 from latentscenes.weights import builtin_folder, is_builtin
@@ -43,7 +44,7 @@ def images_to_model(images: Tensor | np.ndarray) -> Tensor:
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {tuple(images.shape)}")
-    return images.permute(0, 3, 1, 2).to(torch.float32).div(127.5).sub(1.0)
+    return to_model_range(images.permute(0, 3, 1, 2))
 
 
 class LatentAutoencoder(nn.Module):

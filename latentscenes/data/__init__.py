@@ -12,7 +12,7 @@ from latentscenes.data.eg3d import write_eg3d_dataset
 from latentscenes.data.images import read_image, resize_image, write_png
 from latentscenes.data.info import DatasetInfo, dataset_info, format_info
 from latentscenes.data.load import FORMATS, detect_format, load_scenes
-from latentscenes.data.scene import Scene, SceneCollection, SceneFiles
+from latentscenes.data.scene import Scene, SceneCollection, SceneFiles, to_model_range
 from latentscenes.data.srn import write_srn_scene
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "load_scenes_from_config",
     "read_image",
     "resize_image",
+    "to_model_range",
     "write_eg3d_dataset",
     "write_png",
     "write_srn_scene",

@@ -55,6 +55,12 @@ class SceneFiles:
         )
 
 
+def to_model_range(values: torch.Tensor) -> torch.Tensor:
+    """uint8 pixel values of any shape -> float32 in [-1, 1] (0 -> -1, 255 -> 1), the
+    models' image convention."""
+    return values.to(torch.float32) / 127.5 - 1.0
+
+
 @dataclass
 class Scene:
     """One scene's posed views, ready for models.
@@ -103,7 +109,7 @@ class Scene:
         views: optional int64 (V',) indices (e.g. ``split("train")``); default all views.
         """
         images = self.images if views is None else self.images[views]
-        return images.permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1.0
+        return to_model_range(images.permute(0, 3, 1, 2))
 
     def split(self, name: Literal["train", "test", "all"]) -> torch.Tensor:
         """int64 view indices: "test" = the first `num_test_views`, "train" = the rest."""

@@ -12,7 +12,7 @@ from functools import cached_property
 
 import torch
 
-from latentscenes.data import Scene
+from latentscenes.data import Scene, to_model_range
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ViewBatch:
 
     @cached_property
     def images(self) -> torch.Tensor:
-        return self.raw_images.permute(0, 1, 4, 2, 3).to(torch.float32) / 127.5 - 1.0
+        return to_model_range(self.raw_images.permute(0, 1, 4, 2, 3))
 
     @property
     def height(self) -> int:
@@ -76,7 +76,7 @@ class ViewSampler:
             pixels = torch.randint(h * w, (s, v, rays_per_view), generator=generator)
             flat = batch.raw_images.flatten(2, 3)  # (S, V, H*W, 3)
             colours = torch.gather(flat, 2, pixels.unsqueeze(3).expand(s, v, rays_per_view, 3))
-            batch.colours = colours.to(torch.float32) / 127.5 - 1.0
+            batch.colours = to_model_range(colours)
             batch.pixels = pixels
         return batch
 
