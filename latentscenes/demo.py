@@ -40,7 +40,7 @@ from latentscenes.data import SceneCollection
 from latentscenes.evaluation.curves import matched_speedup
 from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_scenes
 from latentscenes.io import atomic_write_json
-from latentscenes.rendering.allocator import keep_freed_memory
+from latentscenes.rendering.allocator import tune_process
 from latentscenes.runs import RunDir, create_run, open_run, resume_run
 from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
 from latentscenes.training.restore import load_trained
@@ -145,8 +145,7 @@ def _stage(folder: Path, config_cls, kind: str, fit, config_name: str, overrides
 
 
 def _run_stage(folder: Path, config_cls, kind: str, fit, config_name: str, overrides: list[str], threads: int) -> dict:
-    keep_freed_memory()
-    torch.set_num_threads(threads)
+    tune_process(threads)
     if (folder / "config.yaml").is_file():
         run, config = resume_run(folder, config_cls, changed=False)
         state = fit(config, run, resume=True)

@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _tune_process(args.threads)
+    from latentscenes.rendering.allocator import tune_process
+
+    tune_process(args.threads)
     module = importlib.import_module(f"latentscenes.cli.{args.command}")
     try:
         return int(module.run(args) or 0)
@@ -60,17 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _tune_process(threads: int | None) -> None:
-    """Keep freed memory in the process (glibc would return and re-fault it every step)."""
-    import torch
-
-    from latentscenes.rendering.allocator import keep_freed_memory
-
-    keep_freed_memory()
-    if threads:
-        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

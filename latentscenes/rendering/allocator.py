@@ -35,7 +35,7 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["keep_freed_memory", "is_tuned", "omp_passive_hint"]
+__all__ = ["keep_freed_memory", "tune_process", "is_tuned", "omp_passive_hint"]
 
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
@@ -62,6 +62,16 @@ def keep_freed_memory() -> bool:
     ok = mallopt(_M_TOP_PAD, 64 << 20) == 1 and ok
     _applied = ok
     return ok
+
+
+def tune_process(threads: int | None) -> None:
+    """At the start of a program (a CLI command, a training run's own process): keep freed
+    memory, and use `threads` torch CPU threads (None or 0: torch's choice)."""
+    import torch
+
+    keep_freed_memory()
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def is_tuned() -> bool:
