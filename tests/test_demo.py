@@ -34,3 +34,47 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(tmp_path, caps
     assert summary["matched"]["speedup"] > 0
     printed = capsys.readouterr().out
     assert "latent Tri-Planes" in printed and "RGB Tri-Planes" in printed and "faster" in printed
+
+
+def _report_process(config, run, resume=False):
+    """A stand-in training run: says which process it ran in and with how many threads."""
+    import os
+
+    import torch
+
+    from latentscenes.training.loop import LoopState
+
+    state = LoopState()
+    state.history = [{"pid": os.getpid(), "threads": torch.get_num_threads(), "resume": resume}]
+    return state
+
+
+def test_each_demo_run_gets_a_fresh_process_with_the_callers_threads(tmp_path):
+    """Stage runs must not inherit the demo process's heap (stage 2 ran ~1.5x slower there)."""
+    import os
+
+    import torch
+
+    from latentscenes.demo import _stage
+    from latentscenes.training.fit_rgb import FitRGBConfig
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run, result = _stage(tmp_path / "rgb", FitRGBConfig, "fit-rgb", _report_process, "demo-fit-rgb.yaml", [])
+        resumed = _stage(tmp_path / "rgb", FitRGBConfig, "fit-rgb", _report_process, "demo-fit-rgb.yaml", [])[1]
+    finally:
+        torch.set_num_threads(threads)
+    first, again = result["history"][0], resumed["history"][0]
+    assert first["pid"] != os.getpid() and again["pid"] not in (os.getpid(), first["pid"])
+    assert first["threads"] == 1 and not first["resume"] and again["resume"]
+    assert run.root == tmp_path / "rgb" and (run.root / "config.yaml").is_file()
+
+
+def test_a_bad_override_fails_in_the_stage_process_with_one_clear_error(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--source", "pybullet-objects", "--scenes", "6", "--views", "14", "--size", "32"]
+    assert main([*args, "--no-progress", "scenes.stepz=3"]) == 2
+    error = capsys.readouterr().err
+    assert "unknown config key 'scenes.stepz'" in error and "Traceback" not in error
+    assert not (out / "runs" / "stage1").exists() and not (out / "demo.json").exists()
