@@ -7,7 +7,7 @@ from latentscenes.data import Scene
 from latentscenes.training.batches import ViewSampler
 
 
-def _scene(name: str, seed: int, views: int = 6, size: int = 8) -> Scene:
+def _scene(name: str, seed: int, views: int = 6, size: int = 8, val: int = 0) -> Scene:
     generator = torch.Generator().manual_seed(seed)
     return Scene(
         scene_id=name,
@@ -16,6 +16,7 @@ def _scene(name: str, seed: int, views: int = 6, size: int = 8) -> Scene:
         intrinsics=torch.eye(3).repeat(views, 1, 1),
         view_names=[f"{name}_{i}" for i in range(views)],
         num_test_views=2,
+        num_val_views=val,
     )
 
 
@@ -27,6 +28,13 @@ def test_an_epoch_visits_every_scene_once_and_only_training_views():
     rows = torch.cat([first.scene_index, second.scene_index]).tolist()
     assert sorted(rows) == [10, 11, 12, 13, 14]
     assert first.views.shape == (3, 4) and bool((first.views >= 2).all())
+
+
+def test_validation_views_are_never_drawn():
+    sampler = ViewSampler([_scene("a", 0, views=7, val=3)])
+    generator = torch.Generator().manual_seed(0)
+    drawn = torch.cat([sampler.sample(generator, 1, 8).views.flatten() for _ in range(20)])
+    assert set(drawn.tolist()) == {5, 6}
 
 
 def test_sampled_colours_are_the_images_at_the_pixels():

@@ -50,8 +50,23 @@ def test_split_holds_out_the_first_views(srn_root):
     assert scene.split("train").tolist() == [3, 4, 5, 6, 7]
     assert scene.split("all").tolist() == list(range(8))
     assert scene.split("test").dtype == torch.int64
+    assert scene.split("val").tolist() == []
     with pytest.raises(ValueError):
-        scene.split("val")
+        scene.split("validation")
+
+
+def test_validation_views_sit_between_test_and_training_views(srn_root):
+    scene = load_scenes(srn_root, num_test_views=2, num_val_views=3)[0]
+    assert scene.split("test").tolist() == [0, 1]
+    assert scene.split("val").tolist() == [2, 3, 4]
+    assert scene.split("train").tolist() == [5, 6, 7]
+    assert scene.first_train_view == 5
+    with pytest.raises(DataError, match=r"needs at least 9 \(2 test \+ 6 validation \+ 1 training\)"):
+        load_scenes(srn_root, num_test_views=2, num_val_views=6)
+    with pytest.raises(DataError, match="num_val_views must be >= 0"):
+        load_scenes(srn_root, num_val_views=-1)
+    config = load_config(DataConfig, overrides=[f"root={srn_root}", "num_test_views=1", "num_val_views=2"])
+    assert load_scenes_from_config(config)[0].split("val").tolist() == [1, 2]
 
 
 def test_above_filter_runs_before_the_split(srn_root):

@@ -37,6 +37,10 @@ def add_parser(subparsers) -> None:
         "--test-views", type=int, default=0, metavar="K",
         help="check every scene has more than K views (the test split); default 0",
     )
+    info.add_argument(
+        "--val-views", type=int, default=0, metavar="K",
+        help="the K views after the test views are the validation split; default 0",
+    )
     info.add_argument("--format", default="auto", choices=("auto", "srn", "eg3d", "nerfstudio"))
     info.add_argument("--start", type=int, default=0, help="first scene (in sorted order)")
     info.add_argument("--count", type=int, default=None, help="number of scenes from --start")
@@ -79,6 +83,7 @@ def _run_info(args: argparse.Namespace) -> int:
         size=args.size,
         above=args.above,
         num_test_views=args.test_views,
+        num_val_views=args.val_views,
         start=args.start,
         count=args.count,
         format=args.format,

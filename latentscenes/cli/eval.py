@@ -34,15 +34,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--start", type=int, default=0, help="with --autoencoder: first scene (default 0)")
     parser.add_argument("--count", type=int, default=None, help="with --autoencoder: number of scenes (default all)")
     parser.add_argument("--num-test-views", type=int, default=10, help="with --autoencoder: test views per scene (default 10)")
+    parser.add_argument(
+        "--num-val-views", type=int, default=0, help="with --autoencoder: validation views after the test views (default 0)"
+    )
     parser.add_argument("--json", metavar="FILE", help="with --autoencoder: also write the results to FILE")
     parser.add_argument("--max-views", type=int, default=None, help="at most this many views per scene and split")
-    parser.add_argument("--splits", default="test,train", help="comma-separated splits to evaluate (default test,train)")
+    parser.add_argument(
+        "--splits", default="test,train", help="comma-separated splits to evaluate: test, val, train (default test,train)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     splits = tuple(part.strip() for part in args.splits.split(",") if part.strip())
-    if not splits or not set(splits) <= {"test", "train"}:
-        raise LatentScenesError(f"--splits takes test and/or train, got {args.splits!r}")
+    if not splits or not set(splits) <= {"test", "val", "train"}:
+        raise LatentScenesError(f"--splits takes test, val and/or train, got {args.splits!r}")
     if args.autoencoder:
         return _evaluate_autoencoder(args, splits)
     if not args.run:
@@ -65,7 +70,10 @@ def _evaluate_autoencoder(args: argparse.Namespace, splits: tuple[str, ...]) -> 
     if not args.data:
         raise LatentScenesError("--autoencoder needs --data DIR (the views to reconstruct)")
     autoencoder = build_autoencoder(AutoencoderConfig(vae=args.autoencoder)).eval()
-    collection = load_scenes(args.data, num_test_views=args.num_test_views, start=args.start, count=args.count)
+    collection = load_scenes(
+        args.data, num_test_views=args.num_test_views, num_val_views=args.num_val_views, start=args.start,
+        count=args.count,
+    )
     result = evaluate_autoencoder(autoencoder, enumerate(collection.scenes), splits, args.max_views)
     result["autoencoder"] = args.autoencoder
     result["data"] = {"root": str(args.data), "start": args.start, "scenes": len(collection)}

@@ -44,6 +44,7 @@ class DatasetInfo:
     focal_y: tuple[float, float]
     focal_normalized: tuple[float, float]
     num_test_views: int
+    num_val_views: int
     above: float | None
     checked_images: bool
 
@@ -61,16 +62,17 @@ def dataset_info(
     count: int | None = None,
     format: str = "auto",
     check: bool = False,
+    num_val_views: int = 0,
 ) -> DatasetInfo:
     """Summarise a dataset with `load_scenes`' options; validation errors are `DataError`s."""
-    check_options(size, num_test_views)
+    check_options(size, num_test_views, num_val_views)
     format, scene_files = read_scene_files(root, format=format, start=start, count=count)
     before = sum(len(files) for files in scene_files)
-    kept = [filter_views(files, above, num_test_views) for files in scene_files]
+    kept = [filter_views(files, above, num_test_views, num_val_views) for files in scene_files]
     stored, loaded, cam2world, fx, fy, fxn = set(), set(), [], [], [], []
     for files in kept:
         if check:
-            scene = decode_scene(files, size=size, num_test_views=num_test_views)
+            scene = decode_scene(files, size=size, num_test_views=num_test_views, num_val_views=num_val_views)
             stored.add(_stored_size(files))
             height, width = scene.height, scene.width
         else:
@@ -102,6 +104,7 @@ def dataset_info(
         focal_y=_range(np.concatenate(fy)),
         focal_normalized=_range(np.concatenate(fxn)),
         num_test_views=num_test_views,
+        num_val_views=num_val_views,
         above=above,
         checked_images=check,
     )
@@ -139,8 +142,12 @@ def format_info(info: DatasetInfo) -> str:
     if info.stored_resolutions != info.resolution:
         resolution += f" (stored {sizes(info.stored_resolutions)})"
     split = ""
-    if info.num_test_views:
-        split = f"\nsplit:            first {info.num_test_views} views of each scene for testing, the rest for training"
+    if info.num_test_views or info.num_val_views:
+        validation = f", the next {info.num_val_views} for validation" if info.num_val_views else ""
+        split = (
+            f"\nsplit:            first {info.num_test_views} views of each scene for testing{validation}, "
+            "the rest for training"
+        )
     focal = f"{_span(info.focal_x, '.2f')} px"
     if info.focal_y != info.focal_x:
         focal = f"fx {_span(info.focal_x, '.2f')}, fy {_span(info.focal_y, '.2f')} px"

@@ -73,23 +73,28 @@ def read_scene_files(
     return format, scenes
 
 
-def filter_views(files: SceneFiles, above: float | None, num_test_views: int) -> SceneFiles:
+def filter_views(files: SceneFiles, above: float | None, num_test_views: int, num_val_views: int = 0) -> SceneFiles:
     """Keep views with camera height ``cam2world[2, 3] > above`` (all when None), then check
-    that at least ``num_test_views + 1`` remain (the test views plus one training view)."""
+    that at least ``num_test_views + num_val_views + 1`` remain (one training view)."""
     if above is not None:
         files = files.select(np.nonzero(files.cam2world[:, 2, 3] > above)[0])
-    needed = num_test_views + 1
+    needed = num_test_views + num_val_views + 1
     if len(files) < needed:
         filtered = f" above height {above:g}" if above is not None else ""
+        validation = f" + {num_val_views} validation" if num_val_views else ""
         raise DataError(
             f"{files.source}: scene '{files.scene_id}' has {len(files)} views{filtered}, "
-            f"but the split needs at least {needed} ({num_test_views} test + 1 training)"
+            f"but the split needs at least {needed} ({num_test_views} test{validation} + 1 training)"
         )
     return files
 
 
 def decode_scene(
-    files: SceneFiles, size: int | None = None, num_test_views: int = 0, workers: int | None = None
+    files: SceneFiles,
+    size: int | None = None,
+    num_test_views: int = 0,
+    workers: int | None = None,
+    num_val_views: int = 0,
 ) -> Scene:
     """Decode a scene's images (RGBA on white), resize to ``size x size`` when given, and
     rescale each view's intrinsics from the resolution they refer to to the loaded one.
@@ -121,15 +126,18 @@ def decode_scene(
         intrinsics=torch.from_numpy(K).to(torch.float32),
         view_names=list(files.view_names),
         num_test_views=num_test_views,
+        num_val_views=num_val_views,
     )
 
 
-def check_options(size: int | None, num_test_views: int) -> None:
-    """`DataError` for a size < 1 or a negative number of test views."""
+def check_options(size: int | None, num_test_views: int, num_val_views: int = 0) -> None:
+    """`DataError` for a size < 1 or a negative number of test or validation views."""
     if size is not None and size < 1:
         raise DataError(f"image size must be >= 1, got {size}")
     if num_test_views < 0:
         raise DataError(f"num_test_views must be >= 0, got {num_test_views}")
+    if num_val_views < 0:
+        raise DataError(f"num_val_views must be >= 0, got {num_val_views}")
 
 
 def intrinsics_at(files: SceneFiles, height: int, width: int) -> np.ndarray:
@@ -153,6 +161,7 @@ def load_scenes(
     start: int = 0,
     count: int | None = None,
     format: str = "auto",
+    num_val_views: int = 0,
 ) -> SceneCollection:
     """Load a multi-view dataset in memory.
 
@@ -160,14 +169,18 @@ def load_scenes(
     rescaled); None keeps the stored one. above: keep only views whose camera height
     ``cam2world[2, 3]`` exceeds it (reference: -0.5); applied before the split.
     num_test_views: the first this many remaining views of each scene are its test split
-    (reference: 10); every scene needs at least one more view to train on. start, count:
+    (reference: 10); the next `num_val_views` its validation split (chosen on, never
+    reported); every scene needs at least one more view to train on. start, count:
     the scene range, in the format's scene order (sorted folder names). format: "auto",
     "srn", "eg3d" or "nerfstudio".
 
     Raises `DataError` (one line naming the file) for anything missing or malformed.
     """
-    check_options(size, num_test_views)
+    check_options(size, num_test_views, num_val_views)
     format, scene_files = read_scene_files(root, format=format, start=start, count=count)
-    selected = [filter_views(files, above, num_test_views) for files in scene_files]
-    scenes = [decode_scene(files, size=size, num_test_views=num_test_views) for files in selected]
+    selected = [filter_views(files, above, num_test_views, num_val_views) for files in scene_files]
+    scenes = [
+        decode_scene(files, size=size, num_test_views=num_test_views, num_val_views=num_val_views)
+        for files in selected
+    ]
     return SceneCollection(scenes=scenes, root=Path(root), format=format)

@@ -68,7 +68,9 @@ class Scene:
     images: uint8 (V, H, W, 3) RGB (transparency composited on white).
     cam2world: float32 (V, 4, 4), OpenCV (x right, y down, z forward).
     intrinsics: float32 (V, 3, 3), pixels of the loaded resolution (H, W).
-    view_names: V names (file stems). The first `num_test_views` views are the test split.
+    view_names: V names (file stems). The first `num_test_views` views are the test split,
+    the next `num_val_views` the validation split (never trained on, never reported: the
+    views that settings and stopping are chosen on), the rest the training split.
     """
 
     scene_id: str
@@ -77,6 +79,7 @@ class Scene:
     intrinsics: torch.Tensor
     view_names: list[str]
     num_test_views: int = 0
+    num_val_views: int = 0
 
     def __post_init__(self) -> None:
         v = self.images.shape[0]
@@ -88,8 +91,10 @@ class Scene:
             raise ValueError(f"intrinsics must be ({v}, 3, 3), got {tuple(self.intrinsics.shape)}")
         if len(self.view_names) != v:
             raise ValueError(f"expected {v} view names, got {len(self.view_names)}")
-        if not 0 <= self.num_test_views <= v:
-            raise ValueError(f"num_test_views must be in [0, {v}], got {self.num_test_views}")
+        if self.num_test_views < 0 or self.num_val_views < 0 or self.num_test_views + self.num_val_views > v:
+            raise ValueError(
+                f"num_test_views + num_val_views must be in [0, {v}], got {self.num_test_views} + {self.num_val_views}"
+            )
 
     @property
     def num_views(self) -> int:
@@ -111,15 +116,22 @@ class Scene:
         images = self.images if views is None else self.images[views]
         return to_model_range(images.permute(0, 3, 1, 2))
 
-    def split(self, name: Literal["train", "test", "all"]) -> torch.Tensor:
-        """int64 view indices: "test" = the first `num_test_views`, "train" = the rest."""
+    @property
+    def first_train_view(self) -> int:
+        return self.num_test_views + self.num_val_views
+
+    def split(self, name: Literal["train", "val", "test", "all"]) -> torch.Tensor:
+        """int64 view indices: "test" = the first `num_test_views`, "val" = the next
+        `num_val_views`, "train" = the rest."""
         if name == "test":
             return torch.arange(self.num_test_views, dtype=torch.int64)
+        if name == "val":
+            return torch.arange(self.num_test_views, self.first_train_view, dtype=torch.int64)
         if name == "train":
-            return torch.arange(self.num_test_views, self.num_views, dtype=torch.int64)
+            return torch.arange(self.first_train_view, self.num_views, dtype=torch.int64)
         if name == "all":
             return torch.arange(self.num_views, dtype=torch.int64)
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {name!r}")
+        raise ValueError(f"split must be 'train', 'val', 'test' or 'all', got {name!r}")
 
     def normalized_intrinsics(self) -> torch.Tensor:
         """(V, 3, 3): row 0 divided by W, row 1 by H (fx/W, cx/W, fy/H, cy/H)."""

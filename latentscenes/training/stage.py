@@ -65,7 +65,11 @@ def run_stage(
 
 
 def held_out_metrics(model: TrainableModel, collection: SceneCollection, config: EvalConfig) -> dict[str, float]:
-    """Mean PSNR/SSIM on the first `config.views` test views of the first `config.scenes` scenes."""
+    """Mean metrics on the first `config.views` validation and test views of the first
+    `config.scenes` scenes, named `val_<metric>` and `test_<metric>` (no `val_` ones when
+    the data has no validation split). Settings and stopping are chosen on `val_*`; `test_*`
+    is recorded for the report and read by nothing during training."""
     scenes = list(enumerate(collection.scenes))[: config.scenes]
-    result = evaluate_scenes(model.view_metrics, scenes, ("test",), max_views=config.views)
-    return {f"test_{name}": value for name, value in result["mean"]["test"].items()}
+    splits = ("val", "test") if any(scene.num_val_views for _, scene in scenes) else ("test",)
+    result = evaluate_scenes(model.view_metrics, scenes, splits, max_views=config.views)
+    return {f"{split}_{name}": value for split, values in result["mean"].items() for name, value in values.items()}

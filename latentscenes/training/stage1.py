@@ -81,7 +81,7 @@ def check_stage1_config(config: TrainConfig) -> None:
     data = config.data
     info = dataset_info(
         data.root, size=data.size, above=data.above, num_test_views=data.num_test_views,
-        start=data.start, count=data.count, format=data.format,
+        start=data.start, count=data.count, format=data.format, num_val_views=data.num_val_views,
     )
     factor = 1 if config.autoencoder.vae else config.autoencoder.downsample
     check_train_crop(crop, factor, min(min(side) for side in info.resolution))
