@@ -108,6 +108,10 @@ def test_eval_of_an_autoencoder_on_a_dataset(objects_32px, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["data"]["scenes"] == 2 and set(result["mean"]) == {"test"}
     assert 0 < result["mean"]["test"]["psnr"] < 60 and "psnr" in capsys.readouterr().out
+    # an untrained autoencoder decodes resampled latents no better than its own reconstruction
+    assert 0 < result["mean"]["test"]["warped_psnr"] < result["mean"]["test"]["psnr"] + 1
+    assert main([*args, "--num-val-views", "3", "--splits", "val", "--json", str(out)]) == 0
+    assert set(json.loads(out.read_text())["mean"]) == {"val"}
     assert main(["eval", "--autoencoder", str(folder)]) == 2
     assert "--data" in capsys.readouterr().err
 

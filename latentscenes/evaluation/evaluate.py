@@ -57,14 +57,22 @@ def evaluate_autoencoder(
     autoencoder, scenes: Iterable[tuple[int, Scene]], splits: Iterable[str], max_views: int | None = None
 ) -> dict:
     """An autoencoder's own reconstruction, `decode(encode(x))` (posterior mean), PSNR and
-    SSIM per view of `scenes`, in `evaluate_scenes`' format."""
-    from latentscenes.evaluation.metrics import psnr, ssim
+    SSIM per view of `scenes`, in `evaluate_scenes`' format; and `warped_psnr`, the PSNR of
+    decoding *resampled* latents, `decode(T(z))` vs `T(x)`, averaged over the fixed warps of
+    `probe_warps` (a renderer's latents are resampled ones: low values mean renders decode
+    worse than the autoencoder reconstructs)."""
+    from latentscenes.autoencoder.equivariance import probe_warps, warped_decoding_error
+    from latentscenes.evaluation.metrics import DATA_RANGE, psnr, ssim
 
     @torch.no_grad()
     def reconstruction_metrics(row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
         target = scene.model_images(views)
-        output = autoencoder.reconstruct(target).clamp(-1, 1)
-        return {"psnr": psnr(output, target), "ssim": ssim(output, target)}
+        latents = autoencoder.encode(target, sample=False)
+        output = autoencoder.decode(latents).clamp(-1, 1)
+        warps = probe_warps(target.shape[-1])
+        errors = torch.stack([warped_decoding_error(autoencoder.decode, latents, target, theta) for theta in warps])
+        warped = (10 * torch.log10(DATA_RANGE**2 / errors.clamp_min(1e-12))).mean(0)
+        return {"psnr": psnr(output, target), "ssim": ssim(output, target), "warped_psnr": warped}
 
     return evaluate_scenes(reconstruction_metrics, scenes, splits, max_views)
 

@@ -10,6 +10,8 @@ of a white image. Losses (all MSE; `latentscenes.training.recipe` lists them):
     ds = |D(denorm(R(T_s, pose))) - x|^2        Decode-Scene
     ae = |D(E(aug(x))) - aug(x)|^2 + kl_w KL     autoencoder reconstruction (aug: colour jitter,
                                                  optionally a random crop)
+    eq = |D(T(E(aug(x)))) - T(aug(x))|^2        latent equivariance (T: a small random warp),
+                                                 from the same encoding as `ae`
     tv = plane total variation
 
 Random numbers (colour jitter, posterior samples, ray jitter) come from torch's global
@@ -36,6 +38,7 @@ from latentscenes.autoencoder import (
     random_crops,
 )
 from latentscenes.autoencoder.config import AutoencoderConfig
+from latentscenes.autoencoder.equivariance import equivariance_loss, random_similarity
 from latentscenes.autoencoder.normalize import StandardizeNormalizer
 from latentscenes.cameras import scale_intrinsics
 from latentscenes.data import Scene
@@ -111,7 +114,7 @@ class LatentScenes(nn.Module):
     @torch.no_grad()
     def cached_latents(self) -> list[torch.Tensor]:
         """Normalised posterior means of the training views of every scene: per scene
-        (V_train, c, h, w), row i for view `num_test_views + i` (held-out views are never
+        (V_train, c, h, w), row i for view `first_train_view + i` (held-out views are never
         encoded: their cost would count as training time)."""
         raw = self.cache.get_or_compute(self.autoencoder, self._train_views())
         return [self.autoencoder.normalizer.normalize(raw[s.scene_id]) for s in self.scenes]
@@ -134,24 +137,33 @@ class LatentScenes(nn.Module):
             terms["es"] = (rendered - self._latent_targets(batch, posterior)).square().mean()
         if "ds" in names:
             terms["ds"] = (self.autoencoder.decode_normalized(rendered) - _flat_images(batch)).square().mean()
-        if "ae" in names:
-            terms["ae"] = self._reconstruction_loss(_flat_images(batch), posterior)
+        if "ae" in names or "eq" in names:
+            terms.update(self._autoencoder_terms(_flat_images(batch), posterior, names))
         return terms
 
     def _shares_encoding(self, names: list[str]) -> bool:
-        """Whether Encode-Scene's targets and the AE term come from one encoder pass: both are
-        on, the encoder trains (no cached latents) and the AE term sees the images unchanged
-        (no crop, no colour jitter). Saves one encoder forward and backward per image."""
+        """Whether Encode-Scene's targets and the AE terms (`ae`, `eq`) come from one encoder
+        pass: both are on, the encoder trains (no cached latents) and the AE terms see the
+        images unchanged (no crop, no colour jitter). Saves one encoder forward and backward
+        per image."""
         config = self.ae_config
         unchanged = not config.train_crop and config.augment_hue == 0 and config.augment_saturation == 0
-        return "es" in names and "ae" in names and self.latents is None and unchanged
+        return "es" in names and ("ae" in names or "eq" in names) and self.latents is None and unchanged
 
-    def _reconstruction_loss(self, images: torch.Tensor, posterior) -> torch.Tensor:
+    def _autoencoder_terms(self, images: torch.Tensor, posterior, names: list[str]) -> dict[str, torch.Tensor]:
+        """`ae` and/or `eq` from one encoding of the (augmented) images."""
         config = self.ae_config
         if posterior is None:
             images = random_crops(images, config.train_crop) if config.train_crop else images
             images = augment_colours(images, hue=config.augment_hue, saturation=config.augment_saturation)
-        return autoencoder_losses(self.autoencoder, images, kl_weight=config.kl_weight, posterior=posterior)["total"]
+            posterior = self.autoencoder.posterior(images)
+        terms = {}
+        if "ae" in names:
+            terms["ae"] = autoencoder_losses(self.autoencoder, images, kl_weight=config.kl_weight, posterior=posterior)["total"]
+        if "eq" in names:
+            warps = random_similarity(images.shape[0])
+            terms["eq"] = equivariance_loss(self.autoencoder.decode, posterior.sample(), images, warps)
+        return terms
 
     def _encode_scene_on_rays(self, planes: torch.Tensor, batch: ViewBatch, posterior=None) -> torch.Tensor:
         """ES on the latent pixels under the batch's random image pixels: each image pixel
@@ -236,7 +248,7 @@ class LatentScenes(nn.Module):
         posterior, or by encoding the images."""
         if self.latents is not None:
             rows = zip(batch.scene_index.tolist(), batch.views)
-            return torch.cat([self.latents[row][views - self.scenes[row].num_test_views] for row, views in rows])
+            return torch.cat([self.latents[row][views - self.scenes[row].first_train_view] for row, views in rows])
         if posterior is not None:
             return self.autoencoder.normalizer.normalize(posterior.mean)
         return self.autoencoder.encode_normalized(_flat_images(batch), sample=False)

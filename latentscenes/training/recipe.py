@@ -14,6 +14,8 @@ Losses (all MSE, see `latentscenes.training.losses`):
 - `es`: Encode-Scene, rendered latent image vs normalised encoded image
 - `ds`: Decode-Scene, decoded rendered latent vs image
 - `ae`: autoencoder reconstruction, D(E(x)) vs x
+- `eq`: latent equivariance, D(T(E(x))) vs T(x) for small random warps T
+  (`latentscenes.autoencoder.equivariance`): decoding resampled latents, as renders are
 - `tv`: total variation of the batch's planes
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, fields
 from latentscenes.config import option
 
 MODULE_GROUPS = ("planes", "weights", "bases", "mlp", "encoder", "decoder")
-LOSSES = ("rgb", "es", "ds", "ae", "tv")
+LOSSES = ("rgb", "es", "ds", "ae", "eq", "tv")
 
 
 @dataclass
@@ -33,6 +35,7 @@ class LossWeights:
     es: float = option(0.0, "Encode-Scene loss weight", min=0.0)
     ds: float = option(0.0, "Decode-Scene loss weight", min=0.0)
     ae: float = option(0.0, "autoencoder reconstruction loss weight", min=0.0)
+    eq: float = option(0.0, "latent equivariance loss weight: decode warped latents to the warped image", min=0.0)
     tv: float = option(0.0, "plane total-variation weight", min=0.0)
 
     def active(self) -> dict[str, float]:
