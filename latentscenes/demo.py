@@ -16,22 +16,15 @@ so the demo does not spend its budget on an autoencoder warm-up.
 Settings are the packaged `configs/demo-*.yaml` files. Everything lands in `--out`; a
 second `demo` with the same `--out` resumes the runs instead of redoing them.
 
-Each training run gets a fresh process: in the demo's own process after stage 1, stage 2's
-steps took 0.63 s each, in a process of their own 0.36-0.46 s (2-core machine). Not
-isolated further; the likely cause is the heap that `rendering.allocator` keeps at stage
-1's peak size, from which every later allocation is served.
+Each training run gets a fresh process (`training.fresh_process`).
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-import torch
 
 from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
@@ -40,9 +33,9 @@ from latentscenes.data import SceneCollection
 from latentscenes.evaluation.curves import matched_speedup
 from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_scenes
 from latentscenes.io import atomic_write_json
-from latentscenes.rendering.allocator import tune_process
-from latentscenes.runs import RunDir, create_run, open_run, resume_run
+from latentscenes.runs import RunDir
 from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
+from latentscenes.training.fresh_process import train_in_fresh_process
 from latentscenes.training.restore import load_trained
 from latentscenes.training.stage1 import TrainConfig, autoencoder_folder, train_stage1
 from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
@@ -136,23 +129,7 @@ def _stage1_reconstruction(stage1: RunDir, new_cars: SceneCollection) -> dict:
 
 
 def _stage(folder: Path, config_cls, kind: str, fit, config_name: str, overrides: list[str]) -> tuple[RunDir, dict]:
-    """Train (or resume) one run in a fresh process. Returns the run and its
-    {"train_seconds", "history"} (the evaluation points of its training curve)."""
-    args = (folder, config_cls, kind, fit, config_name, overrides, torch.get_num_threads())
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        result = pool.submit(_run_stage, *args).result()
-    return open_run(folder), result
-
-
-def _run_stage(folder: Path, config_cls, kind: str, fit, config_name: str, overrides: list[str], threads: int) -> dict:
-    tune_process(threads)
-    if (folder / "config.yaml").is_file():
-        run, config = resume_run(folder, config_cls, changed=False)
-        state = fit(config, run, resume=True)
-    else:
-        config = load_config(config_cls, packaged_config(config_name), overrides)
-        state = fit(config, create_run(folder, config, kind=kind))
-    return {"train_seconds": state.train_seconds, "history": state.history}
+    return train_in_fresh_process(folder, config_cls, kind, fit, packaged_config(config_name), overrides)
 
 
 def _summarise(run: RunDir, model, collection: SceneCollection, state: dict) -> dict:

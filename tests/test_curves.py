@@ -2,7 +2,7 @@
 
 import pytest
 
-from latentscenes.evaluation.curves import matched_speedup, time_to_reach
+from latentscenes.evaluation.curves import late_rise, matched_speedup, time_to_reach, value_at
 
 
 def curve(*pairs):
@@ -30,3 +30,25 @@ def test_matched_speedup_uses_the_lower_final_psnr():
     assert result["speedup"] == pytest.approx(7.5)
     with pytest.raises(ValueError):
         matched_speedup([], slow)
+
+
+
+def test_matched_speedup_at_a_given_target():
+    fast = curve((2, 18.0), (4, 20.0))
+    slow = curve((10, 16.0), (30, 20.0), (50, 22.0))
+    assert matched_speedup(fast, slow, target=19.0)["speedup"] == pytest.approx(25.0 / 3.0)
+    never = matched_speedup(fast, slow, target=21.0)
+    assert never["fast_seconds"] is None and never["speedup"] is None and never["slow_seconds"] == pytest.approx(40.0)
+
+
+def test_value_at_interpolates_and_holds_the_ends():
+    points = curve((10, 15.0), (20, 19.0))
+    assert value_at(points, 15) == pytest.approx(17.0)
+    assert value_at(points, 5) == 15.0 and value_at(points, 99) == 19.0
+
+
+def test_late_rise_is_small_at_a_plateau_and_large_while_rising():
+    rising = curve((10, 15.0), (20, 18.0), (30, 20.0), (40, 22.0))
+    assert late_rise(rising) == pytest.approx(2.0)  # from 20.0 at 30 s to 22.0 at 40 s
+    flat = curve((10, 15.0), (20, 21.9), (30, 22.0), (40, 21.95))
+    assert abs(late_rise(flat)) < 0.1

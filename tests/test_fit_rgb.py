@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from latentscenes.cli.main import main
 from latentscenes.training.logger import read_metrics
@@ -84,3 +85,30 @@ def test_bad_override_names_the_key(objects_32px, tmp_path, capsys):
     assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(tmp_path / "r"), "fit.steps=-3"]) == 2
     assert "'fit.steps'" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_warm_started_rgb_scenes_start_as_the_earlier_runs_mean_scene(rgb_run, objects_32px, tmp_path):
+    """init_from=RUN: every new scene starts as the earlier run's mean scene, with its MLP."""
+    from latentscenes.config import load_config
+    from latentscenes.training.checkpoint import load_checkpoint
+    from latentscenes.training.fit_rgb import FitRGBConfig, build_rgb_model
+
+    earlier, _ = load_checkpoint(rgb_run / "checkpoints")
+    config = load_config(FitRGBConfig, overrides=[f"data.root={objects_32px}", *FAST, f"init_from={rgb_run}"])
+    model = build_rgb_model(config, num_scenes=2)
+    for row in range(2):
+        assert torch.allclose(model.bank.planes[row], earlier["model.bank.planes"].mean(0))
+    for key, value in model.mlp.state_dict().items():
+        assert torch.equal(value, earlier[f"model.mlp.{key}"]), key
+    cold = build_rgb_model(load_config(FitRGBConfig, overrides=[f"data.root={objects_32px}", *FAST]), num_scenes=2)
+    assert not torch.allclose(cold.bank.planes[0], model.bank.planes[0])
+
+
+def test_warm_start_refuses_other_runs_and_other_plane_sizes(rgb_run, objects_32px, tmp_path, capsys):
+    def fit(run, *overrides):
+        return main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, *overrides])
+
+    assert fit(tmp_path / "a", f"init_from={tmp_path}") == 2
+    assert "is not a run folder" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert fit(tmp_path / "b", f"init_from={rgb_run}", "planes.channels=8") == 2
+    assert "config key 'planes.channels' is 8" in capsys.readouterr().err and not (tmp_path / "b").exists()

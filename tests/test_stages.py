@@ -245,8 +245,32 @@ def test_encode_scene_and_the_autoencoder_term_share_one_encoder_pass(runs):
         assert len(calls) == 2
 
 
+def test_equivariance_term_shares_the_encoding_and_trains_both_halves(runs):
+    """`eq` decodes a warped posterior sample of the same encoding as `ae` (one encoder pass
+    for es + ae + eq) and its gradient reaches the encoder and the decoder."""
+    from dataclasses import replace
+
+    from latentscenes.training.batches import ViewSampler
+
+    model, collection = load_trained(open_run(runs / "stage1"))
+    model.ae_config = replace(model.ae_config, augment_hue=0.0, augment_saturation=0.0, train_crop=0)
+    batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 2, 2)
+    calls = []
+    model.autoencoder.vae.encoder.register_forward_hook(
+        lambda module, inputs, output: calls.extend([1] if inputs[0].shape[0] == 4 else [])
+    )
+    terms = model.loss_terms(batch, ["es", "ae", "eq"])
+    assert len(calls) == 1 and set(terms) == {"es", "ae", "eq"}
+    model.zero_grad()
+    terms["eq"].backward()
+    for group in ("encoder", "decoder"):
+        grads = [p.grad for p in model.parameter_groups()[group] if p.grad is not None]
+        assert grads and sum(float(g.abs().sum()) for g in grads) > 0, group
+    assert model.bank.micro.grad is None  # eq never touches the scenes
+
+
 def test_cached_latents_of_training_views_give_the_same_encode_scene_loss(runs, tmp_path):
-    """Only training views are cached (row i = view num_test_views + i); ES from the cache
+    """Only training views are cached (row i = view first_train_view + i); ES from the cache
     equals ES from encoding the batch's images, and never converts the images."""
     from dataclasses import replace
 
@@ -266,3 +290,30 @@ def test_cached_latents_of_training_views_give_the_same_encode_scene_loss(runs, 
         model.latents = None
         encoded = model.loss_terms(batch, ["es"])["es"]
     assert torch.allclose(cached, encoded, rtol=1e-5), (cached, encoded)
+
+
+def test_aware_compares_latent_spaces_on_the_same_new_scenes(runs, objects_32px, tmp_path, capsys):
+    """`latentscenes aware`: stage 2 per stage-1 run, the same settings, evaluated on training and
+    held-out (validation) views; the same stage-1 run twice gives the same row twice."""
+    quick = [o for o in STAGE2 if not o.startswith(("encode.steps", "decode.steps", "data.num_test_views"))]
+    args = ["aware", "--from", str(runs / "stage1"), "--from", str(runs / "stage1"), "--out", str(tmp_path / "aware"),
+            "--data", str(objects_32px), "--train-views", "3", *quick,
+            "data.num_test_views=2", "data.num_val_views=2", "encode.steps=30", "decode.steps=5"]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "aware" / "aware.json").read_text())
+    first, second = result["runs"]
+    assert result["held_out"] == "val" and first["label"] == "0-stage1" and second["label"] == "1-stage1"
+    for name in ("psnr", "latent_psnr", "ae_psnr"):
+        assert first["val"][name] == pytest.approx(second["val"][name], abs=1e-4), name
+        assert first["train"][name] > 10 and first["val"][name] > 10
+    assert first["gap"]["psnr"] == pytest.approx(first["train"]["psnr"] - first["val"]["psnr"])
+    assert first["autoencoder"].startswith("trained in stage 1")
+    table = capsys.readouterr().out
+    assert "latent train" in table and "0-stage1" in table and "validation views" in table
+    assert (tmp_path / "aware" / "0-stage1" / "curve.json").is_file()
+
+
+def test_aware_refuses_a_run_that_is_not_stage1(runs, tmp_path, capsys):
+    assert main(["aware", "--from", str(runs / "stage2"), "--out", str(tmp_path / "aware")]) == 2
+    assert "not a stage-1 (train) run" in capsys.readouterr().err
+    assert not (tmp_path / "aware").exists()

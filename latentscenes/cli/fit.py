@@ -7,11 +7,11 @@ from pathlib import Path
 
 from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
 from latentscenes.errors import LatentScenesError
-from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
+from latentscenes.training.fit_rgb import FitRGBConfig, earlier_rgb_run, fit_rgb
 from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_run
 
 SPACES = {
-    "rgb": (FitRGBConfig, fit_rgb, "fit-rgb", None),
+    "rgb": (FitRGBConfig, fit_rgb, "fit-rgb", earlier_rgb_run),
     "latent": (FitLatentConfig, fit_stage2, "fit-latent", stage1_run),
 }
 
@@ -25,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "  --space latent --from STAGE1_RUN: stage 2 of the method; new scenes learned in the\n"
             "      3D-aware latent space of a `latentscenes train` run (its autoencoder and base planes).\n"
             "  --space rgb: plain RGB Tri-Planes fitted on random rays, the baseline every cost ratio\n"
-            "      is measured against.\n"
+            "      is measured against (init_from=RGB_RUN: warm-started from another RGB run's mean\n"
+            "      scene and MLP, the control for stage 2's head start).\n"
             "Writes checkpoints, logs (tensorboard --logdir RUN/logs), curve.json (held-out PSNR against\n"
             "training seconds) and renders of held-out views into --run."
         ),

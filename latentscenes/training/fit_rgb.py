@@ -1,4 +1,9 @@
-"""`latentscenes fit --space rgb`: the RGB Tri-Plane baseline as a one-phase recipe."""
+"""`latentscenes fit --space rgb`: the RGB Tri-Plane baseline as a one-phase recipe.
+
+Cold (the paper's baseline): random planes and MLP. Warm (`init_from=RUN`, the control a
+practitioner would try): every new scene starts as the mean scene of an earlier RGB run on
+other scenes of the same kind, with that run's MLP, as stage 2 starts from stage 1.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,18 @@ from dataclasses import dataclass
 
 import torch
 
-from latentscenes.config import option
+from latentscenes.config import load_config, option
 from latentscenes.data import DataConfig, load_scenes_from_config
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
-from latentscenes.runs import RunDir
+from latentscenes.errors import LatentScenesError
+from latentscenes.runs import RunDir, open_run, run_kind
+from latentscenes.training.checkpoint import load_checkpoint
 from latentscenes.training.loop import LoopState
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.training.rgb_scenes import RGBScenes
 from latentscenes.training.settings import EvalConfig, LoggingConfig
 from latentscenes.training.stage import run_stage
+from latentscenes.training.warm_start import warm_start
 
 
 @dataclass
@@ -22,6 +30,11 @@ class FitRGBConfig:
     """Plain RGB Tri-Planes fitted to the pixels of every scene in `data`."""
 
     data: DataConfig = option(DataConfig(), "which scenes and views")
+    init_from: str = option(
+        "",
+        "an RGB run on other scenes (e.g. the stage-1 scenes): new scenes start as its mean scene with its "
+        "MLP (same planes and mlp settings); empty: random scenes and MLP, the paper's baseline",
+    )
     planes: TriPlaneConfig = option(TriPlaneConfig(micro_macro=False), "Tri-Plane sizes")
     mlp: DecoderConfig = option(DecoderConfig(), "the shared MLP")
     render: RenderConfig = option(RenderConfig(), "volume rendering")
@@ -45,7 +58,30 @@ class FitRGBConfig:
 
 def build_rgb_model(config: FitRGBConfig, num_scenes: int) -> RGBScenes:
     torch.manual_seed(config.seed)
-    return RGBScenes(num_scenes, config.planes, config.mlp, config.render)
+    model = RGBScenes(num_scenes, config.planes, config.mlp, config.render)
+    if config.init_from:
+        tensors, _ = load_checkpoint(earlier_rgb_run(config).checkpoints)
+        warm_start(model.bank, model.mlp, tensors, mean_scene=True, reuse_mlp=True)
+    return model
+
+
+def earlier_rgb_run(config: FitRGBConfig) -> RunDir | None:
+    """The finished RGB run named by `init_from` (None when empty); clear errors otherwise."""
+    if not config.init_from:
+        return None
+    run = open_run(config.init_from)
+    if run_kind(run) != "fit-rgb":
+        raise LatentScenesError(f"init_from={run.root} is a '{run_kind(run)}' run, not an RGB (fit --space rgb) run")
+    earlier = load_config(FitRGBConfig, run.config_path)
+    for key in ("channels", "resolution", "micro_macro", "micro_channels", "num_bases"):
+        if getattr(earlier.planes, key) != getattr(config.planes, key):
+            raise LatentScenesError(
+                f"config key 'planes.{key}' is {getattr(config.planes, key)} but init_from={run.root} has "
+                f"{getattr(earlier.planes, key)}: a warm start needs the same planes"
+            )
+    if earlier.mlp != config.mlp:
+        raise LatentScenesError(f"config section 'mlp' differs from init_from={run.root}'s: a warm start needs the same MLP")
+    return run
 
 
 def fit_rgb(config: FitRGBConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:

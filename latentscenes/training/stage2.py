@@ -34,6 +34,7 @@ from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig
 from latentscenes.training.settings import EvalConfig, LoggingConfig
 from latentscenes.training.stage import run_stage
 from latentscenes.training.stage1 import TrainConfig, autoencoder_folder
+from latentscenes.training.warm_start import warm_start
 
 
 @dataclass
@@ -99,15 +100,7 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
         config.render, first_config.autoencoder, cache_folder=run.root / "latent-cache",
     )
     tensors, _ = load_checkpoint(first.checkpoints)
-    with torch.no_grad():
-        if first_config.planes.micro_macro:
-            model.bank.bases.copy_(tensors["model.bank.bases"])
-        if config.scene_init == "mean":
-            for name in model.bank.per_scene_names():
-                per_scene = getattr(model.bank, name)
-                per_scene.copy_(tensors[f"model.bank.{name}"].mean(0, keepdim=True).expand_as(per_scene))
-        if config.mlp_init == "reuse":
-            model.mlp.load_state_dict({k[len("model.mlp.") :]: v for k, v in tensors.items() if k.startswith("model.mlp.")})
+    warm_start(model.bank, model.mlp, tensors, config.scene_init == "mean", config.mlp_init == "reuse")
     return model
 
 
