@@ -32,6 +32,12 @@ class RenderConfig:
     deterministic: bool = option(
         False, "no random jitter: samples at strata centres and quantile midpoints (eval)"
     )
+    subpixel_rays: bool = option(
+        False,
+        "Encode-Scene on random rays: each ray goes through its sampled image pixel, anywhere in its latent "
+        "pixel's footprint, instead of the latent pixel's centre (the planes learn a latent pixel as the "
+        "average over its footprint)",
+    )
     importance_padding: float = option(
         0.01, "added to the blurred coarse weights before importance sampling (EG3D: 0.01)", min=0.0
     )

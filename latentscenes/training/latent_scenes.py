@@ -167,13 +167,18 @@ class LatentScenes(nn.Module):
 
     def _encode_scene_on_rays(self, planes: torch.Tensor, batch: ViewBatch, posterior=None) -> torch.Tensor:
         """ES on the latent pixels under the batch's random image pixels: each image pixel
-        (y, x) maps to latent pixel (y // f, x // f), so latent pixels are drawn uniformly."""
+        (y, x) maps to latent pixel (y // f, x // f), so latent pixels are drawn uniformly. The
+        ray goes through the latent pixel's centre, or with `subpixel_rays` through the image
+        pixel itself (one of the f x f positions of the latent pixel's footprint)."""
         height, width = batch.height, batch.width
         c, h, w = self.autoencoder.latent_shape(height, width)
         f = height // h
         latent_pixels = (batch.pixels // width // f) * w + (batch.pixels % width) // f  # (S, V, R)
-        intrinsics = scale_intrinsics(batch.intrinsics, w / width, h / height)
-        rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
+        if self.render_config.subpixel_rays:
+            rays = camera_rays(batch.cam2world, batch.intrinsics, height, width, batch.pixels)
+        else:
+            intrinsics = scale_intrinsics(batch.intrinsics, w / width, h / height)
+            rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
         s = planes.shape[0]
         background = (self.latent_background(height, width) + 1) / 2
         out = render(
