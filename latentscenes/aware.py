@@ -68,13 +68,24 @@ def _measure(run, train_views: int) -> dict:
     other = evaluate_scenes(model.view_metrics, scenes, (held_out,))["mean"][held_out]
     config = load_config(TrainConfig, open_run(load_config(FitLatentConfig, run.config_path).stage1).config_path)
     return {
-        "autoencoder": config.autoencoder.vae or f"trained in stage 1 (preset {config.autoencoder.preset})",
+        "autoencoder": describe_stage1_autoencoder(config),
         "held_out": held_out,
         "scenes": len(collection),
         "train": train,
         held_out: other,
         "gap": {name: train[name] - other[name] for name in ("psnr", "latent_psnr") if name in train and name in other},
     }
+
+
+def describe_stage1_autoencoder(config: TrainConfig) -> str:
+    """Where a stage-1 run's autoencoder comes from and which halves its joint phase trained."""
+    source = config.autoencoder.vae or f"preset {config.autoencoder.preset} warmed up in stage 1"
+    joint = config.joint
+    trained = [half for half in ("encoder", "decoder") if getattr(joint.lr, half) > 0] if joint.steps else []
+    if not trained:
+        return source
+    losses = "+".join(name.upper() for name in joint.loss.active())
+    return f"{source}, then {' and '.join(trained)} trained for {joint.steps} joint steps ({losses})"
 
 
 def format_comparison(result: dict) -> str:
