@@ -2,7 +2,7 @@
 
 All three are plain dataclasses declared with `latentscenes.config.option`, so they load
 from YAML and `key=value` overrides (`render.samples=32`) and validate their ranges.
-Defaults are the reference setting of the method (docs: /work/shared/reference/METHOD.md).
+Defaults are the reference setting of the method (the paper and its public implementation).
 """
 
 from __future__ import annotations
