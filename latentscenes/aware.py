@@ -42,10 +42,11 @@ class AwareSettings:
 def compare_latent_spaces(settings: AwareSettings) -> dict:
     """Stage 2 in `out/<label>/` for each stage-1 run (resumed if already there), evaluated on
     training and held-out views. Writes and returns `out/aware.json`."""
+    runs = [(label, [*settings.overrides, f"stage1={stage1.resolve()}"]) for label, stage1 in _labelled(settings.stage1_runs)]
+    for _, overrides in runs:  # every config and stage-1 run checked before anything trains
+        stage1_run(load_config(FitLatentConfig, settings.config_file, overrides))
     rows = []
-    for label, stage1 in _labelled(settings.stage1_runs):
-        overrides = [*settings.overrides, f"stage1={stage1.resolve()}"]
-        stage1_run(load_config(FitLatentConfig, settings.config_file, overrides))  # clear errors before training
+    for (label, overrides), stage1 in zip(runs, settings.stage1_runs):
         run, state = train_in_fresh_process(
             settings.out / label, FitLatentConfig, "fit-latent", fit_stage2, settings.config_file, overrides
         )

@@ -348,6 +348,7 @@ def test_aware_compares_latent_spaces_on_the_same_new_scenes(runs, objects_32px,
 
 
 def test_aware_refuses_a_run_that_is_not_stage1(runs, tmp_path, capsys):
-    assert main(["aware", "--from", str(runs / "stage2"), "--out", str(tmp_path / "aware")]) == 2
+    args = ["aware", "--from", str(runs / "stage1"), "--from", str(runs / "stage2"), "--out", str(tmp_path / "aware")]
+    assert main(args) == 2  # the second run is checked before the first one trains
     assert "not a stage-1 (train) run" in capsys.readouterr().err
     assert not (tmp_path / "aware").exists()
