@@ -74,7 +74,7 @@ def _evaluate_autoencoder(args: argparse.Namespace, splits: tuple[str, ...]) -> 
         args.data, num_test_views=args.num_test_views, num_val_views=args.num_val_views, start=args.start,
         count=args.count,
     )
-    result = evaluate_autoencoder(autoencoder, enumerate(collection.scenes), splits, args.max_views)
+    result = evaluate_autoencoder(autoencoder, enumerate(collection.scenes), splits, args.max_views, warped=True)
     result["autoencoder"] = args.autoencoder
     result["data"] = {"root": str(args.data), "start": args.start, "scenes": len(collection)}
     print(format_table(result))

@@ -54,10 +54,15 @@ def evaluate_scenes(
 
 
 def evaluate_autoencoder(
-    autoencoder, scenes: Iterable[tuple[int, Scene]], splits: Iterable[str], max_views: int | None = None
+    autoencoder,
+    scenes: Iterable[tuple[int, Scene]],
+    splits: Iterable[str],
+    max_views: int | None = None,
+    warped: bool = False,
 ) -> dict:
     """An autoencoder's own reconstruction, `decode(encode(x))` (posterior mean), PSNR and
-    SSIM per view of `scenes`, in `evaluate_scenes`' format; and `warped_psnr`, the PSNR of
+    SSIM per view of `scenes`, in `evaluate_scenes`' format; with `warped`, also `warped_psnr`
+    (three more decodes per view), the PSNR of
     decoding *resampled* latents, `decode(T(z))` vs `T(x)`, averaged over the fixed warps of
     `probe_warps` (a renderer's latents are resampled ones: low values mean renders decode
     worse than the autoencoder reconstructs)."""
@@ -69,10 +74,12 @@ def evaluate_autoencoder(
         target = scene.model_images(views)
         latents = autoencoder.encode(target, sample=False)
         output = autoencoder.decode(latents).clamp(-1, 1)
-        warps = probe_warps(target.shape[-1])
-        errors = torch.stack([warped_decoding_error(autoencoder.decode, latents, target, theta) for theta in warps])
-        warped = (10 * torch.log10(DATA_RANGE**2 / errors.clamp_min(1e-12))).mean(0)
-        return {"psnr": psnr(output, target), "ssim": ssim(output, target), "warped_psnr": warped}
+        metrics = {"psnr": psnr(output, target), "ssim": ssim(output, target)}
+        if warped:
+            warps = probe_warps(target.shape[-1])
+            errors = torch.stack([warped_decoding_error(autoencoder.decode, latents, target, t) for t in warps])
+            metrics["warped_psnr"] = (10 * torch.log10(DATA_RANGE**2 / errors.clamp_min(1e-12))).mean(0)
+        return metrics
 
     return evaluate_scenes(reconstruction_metrics, scenes, splits, max_views)
 
