@@ -11,12 +11,14 @@ from PIL import Image
 from latentscenes.cli.main import main
 from latentscenes.config import load_config
 from latentscenes.data import load_scenes
+from latentscenes.errors import ConfigError
 from latentscenes.evaluation.metrics import psnr
 from latentscenes.evaluation.renders import save_comparisons
 from latentscenes.rendering.renderer import render_views
 from latentscenes.runs import create_run, open_run
 from latentscenes.training.checkpoint import load_checkpoint
 from latentscenes.training.logger import read_metrics
+from latentscenes.training.recipe import LossWeights
 from latentscenes.training.restore import load_trained
 from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
 
@@ -209,6 +211,50 @@ def test_subpixel_rays_render_the_image_pixels_against_the_latent_pixel_under_th
     model.render_config = replace(model.render_config, subpixel_rays=False)
     with torch.no_grad():
         assert not torch.allclose(model.loss_terms(batch, ["es"])["es"], on_rays, rtol=1e-3)
+
+
+def test_crops_render_and_decode_only_a_window_of_each_view(runs):
+    """With a phase's `crop`, ES and DS see one window per view: its latent pixels rendered
+    alone equal that window of the whole latent render, DS decodes them against the image
+    window above them, and windows move with the sampler's draws."""
+    from dataclasses import replace
+
+    from latentscenes.training.batches import ViewSampler
+
+    model, collection = load_trained(open_run(runs / "stage2"))
+    model.render_config = replace(model.render_config, deterministic=True)
+    batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3, crop=16)
+    c, h, w = model.autoencoder.latent_shape(batch.height, batch.width)
+    f, k = batch.height // h, 16 // (batch.height // h)
+    with torch.no_grad():
+        terms = model.loss_terms(batch, ["es", "ds"])
+        whole = model.render_latents(
+            model.bank(batch.scene_index), batch.cam2world, batch.intrinsics, batch.height, batch.width
+        )[0]  # (V, c, h, w)
+        targets = model.autoencoder.encode_normalized(batch.images[0], sample=False)
+        tops = (batch.crop_at[0, :, 0] * (h - k + 1)).long().tolist()
+        lefts = (batch.crop_at[0, :, 1] * (w - k + 1)).long().tolist()
+        windows = torch.stack([whole[v, :, t : t + k, l : l + k] for v, (t, l) in enumerate(zip(tops, lefts))])
+        latent_targets = torch.stack([targets[v, :, t : t + k, l : l + k] for v, (t, l) in enumerate(zip(tops, lefts))])
+        images = torch.stack(
+            [batch.images[0, v, :, t * f : (t + k) * f, l * f : (l + k) * f] for v, (t, l) in enumerate(zip(tops, lefts))]
+        )
+        decoded = model.autoencoder.decode_normalized(windows)
+    assert decoded.shape[-2:] == (16, 16)
+    assert len({(t, l) for t, l in zip(tops, lefts)}) > 1
+    assert torch.allclose(terms["es"], (windows - latent_targets).square().mean(), rtol=1e-4, atol=1e-6)
+    assert torch.allclose(terms["ds"], (decoded - images).square().mean(), rtol=1e-4, atol=1e-6)
+    with torch.no_grad():
+        uncropped = model.loss_terms(replace(batch, crop=0, crop_at=None), ["ds"])["ds"]
+    assert not torch.allclose(uncropped, terms["ds"], rtol=1e-3)
+
+
+def test_a_crop_off_the_latent_grid_is_refused_naming_its_key(runs):
+    from latentscenes.training.recipe import Phase, PhaseConfig
+
+    model, _ = load_trained(open_run(runs / "stage2"))
+    with pytest.raises(ConfigError, match="'decode.crop'.*multiple of the downsampling factor"):
+        model.start_phase(Phase("decode", PhaseConfig(steps=1, crop=6, loss=LossWeights(ds=1.0))))
 
 
 def test_autoencoder_term_trains_on_crops_when_train_crop_is_set(runs):

@@ -21,7 +21,9 @@ class ViewBatch:
     cam2world: (S, V, 4, 4). intrinsics: (S, V, 3, 3) pixels. raw_images: (S, V, H, W, 3)
     uint8, and `images` (S, V, 3, H, W) the same in [-1, 1], converted on first use.
     pixels: (S, V, R) flat pixel indices (row-major) when rays are sampled, and colours:
-    (S, V, R, 3) their targets in [-1, 1]."""
+    (S, V, R, 3) their targets in [-1, 1]. With `crop` > 0 pixels, crop_at: (S, V, 2) in
+    [0, 1) places one square crop per view (row, column; 0 = top/left edge, just below 1 =
+    bottom/right edge); the model snaps it to its own grid."""
 
     scene_index: torch.Tensor
     views: torch.Tensor
@@ -30,6 +32,8 @@ class ViewBatch:
     raw_images: torch.Tensor
     pixels: torch.Tensor | None = None
     colours: torch.Tensor | None = None
+    crop: int = 0
+    crop_at: torch.Tensor | None = None
 
     @cached_property
     def images(self) -> torch.Tensor:
@@ -61,7 +65,12 @@ class ViewSampler:
         self._order = torch.empty(0, dtype=torch.int64)
 
     def sample(
-        self, generator: torch.Generator, scenes_per_batch: int, views_per_scene: int, rays_per_view: int = 0
+        self,
+        generator: torch.Generator,
+        scenes_per_batch: int,
+        views_per_scene: int,
+        rays_per_view: int = 0,
+        crop: int = 0,
     ) -> ViewBatch:
         chosen = self._next_scenes(generator, min(scenes_per_batch, len(self.scenes)))
         views = torch.stack(
@@ -78,6 +87,9 @@ class ViewSampler:
             colours = torch.gather(flat, 2, pixels.unsqueeze(3).expand(s, v, rays_per_view, 3))
             batch.colours = to_model_range(colours)
             batch.pixels = pixels
+        if crop > 0:
+            batch.crop = crop
+            batch.crop_at = torch.rand((len(chosen), views_per_scene, 2), generator=generator)
         return batch
 
     def gather(self, scene_positions: torch.Tensor, views: torch.Tensor) -> ViewBatch:

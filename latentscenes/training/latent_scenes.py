@@ -8,6 +8,8 @@ of a white image. Losses (all MSE; `latentscenes.training.recipe` lists them):
     es = |norm(E(x)) - R(T_s, pose)|^2          Encode-Scene (whole latent images, or the latent
                                                  pixels under `rays_per_view` random pixels)
     ds = |D(denorm(R(T_s, pose))) - x|^2        Decode-Scene
+    (with a phase's `crop`, both on one random crop per view: the crop's latent pixels are
+    rendered and decoded alone, the decoder seeing crops as it did when trained on crops)
     ae = |D(E(aug(x))) - aug(x)|^2 + kl_w KL     autoencoder reconstruction (aug: colour jitter,
                                                  optionally a random crop)
     eq = |D(T(E(aug(x)))) - T(aug(x))|^2        latent equivariance (T: a small random warp),
@@ -69,9 +71,9 @@ class LatentScenes(nn.Module):
         cache_folder: Path,
     ):
         super().__init__()
+        self._smallest_side = min(min(scene.height, scene.width) for scene in scenes) if scenes else None
         if scenes:
-            smallest = min(min(scene.height, scene.width) for scene in scenes)
-            check_train_crop(ae_config.train_crop, autoencoder.downsample_factor, smallest)
+            check_crop("autoencoder.train_crop", ae_config.train_crop, autoencoder.downsample_factor, self._smallest_side)
         self.scenes = scenes
         self.autoencoder = autoencoder
         self.bank = SceneBank(len(scenes), planes)
@@ -95,6 +97,8 @@ class LatentScenes(nn.Module):
 
     def start_phase(self, phase: Phase) -> None:
         """Fit the latent normaliser if it is not yet; cache latents if the encoder is frozen."""
+        if self.scenes:
+            check_crop(f"{phase.name}.crop", phase.config.crop, self.autoencoder.downsample_factor, self._smallest_side)
         needs_latents = phase.config.loss.es > 0 or phase.config.loss.ds > 0
         if needs_latents:
             self.ensure_normalizer()
@@ -128,15 +132,19 @@ class LatentScenes(nn.Module):
             if "tv" in names:
                 terms["tv"] = total_variation(planes)
             whole_latents = "ds" in names or ("es" in names and batch.pixels is None)
-            if whole_latents:
+            window = self._crop_window(batch) if whole_latents and batch.crop else None
+            if window is not None:
+                rendered = self._render_window(planes, batch, window)  # (S*V, c, k, k)
+            elif whole_latents:
                 rendered = self.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width)
                 rendered = rendered.flatten(0, 1)  # (S*V, c, h, w)
         if "es" in names and rendered is None:
             terms["es"] = self._encode_scene_on_rays(planes, batch, posterior)
         elif "es" in names:
-            terms["es"] = (rendered - self._latent_targets(batch, posterior)).square().mean()
+            terms["es"] = (rendered - _crop(self._latent_targets(batch, posterior), window, 1)).square().mean()
         if "ds" in names:
-            terms["ds"] = (self.autoencoder.decode_normalized(rendered) - _flat_images(batch)).square().mean()
+            images = _crop(_flat_images(batch), window, self.autoencoder.downsample_factor)
+            terms["ds"] = (self.autoencoder.decode_normalized(rendered) - images).square().mean()
         if "ae" in names or "eq" in names:
             terms.update(self._autoencoder_terms(_flat_images(batch), posterior, names))
         return terms
@@ -189,6 +197,35 @@ class LatentScenes(nn.Module):
         index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
         targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(s, -1, c)
         return (out.image * 2 - 1 - targets).square().mean()
+
+    def _crop_window(self, batch: ViewBatch) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The batch's crops on the latent grid: top rows and left columns (S*V,) in latent
+        pixels and the side k (latent pixels) of each crop."""
+        height, width = batch.height, batch.width
+        _, h, w = self.autoencoder.latent_shape(height, width)
+        k = batch.crop // (height // h)
+        at = batch.crop_at.flatten(0, 1)  # (S*V, 2)
+        top = (at[:, 0] * (h - k + 1)).long()
+        left = (at[:, 1] * (w - k + 1)).long()
+        return top, left, k
+
+    def _render_window(self, planes: torch.Tensor, batch: ViewBatch, window) -> torch.Tensor:
+        """Normalised latent crops (S*V, c, k, k) in [-1, 1]: only the window's latent pixels are rendered."""
+        top, left, k = window
+        c, h, w = self.autoencoder.latent_shape(batch.height, batch.width)
+        offsets = torch.arange(k)
+        rows = top[:, None, None] + offsets[None, :, None]  # (S*V, k, 1)
+        cols = left[:, None, None] + offsets[None, None, :]  # (S*V, 1, k)
+        s, v = batch.views.shape
+        latent_pixels = (rows * w + cols).reshape(s, v, k * k)
+        intrinsics = scale_intrinsics(batch.intrinsics, w / batch.width, h / batch.height)
+        rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
+        background = (self.latent_background(batch.height, batch.width) + 1) / 2
+        out = render(
+            planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
+            self.render_config, background,
+        )
+        return (out.image * 2 - 1).reshape(s * v, k, k, c).permute(0, 3, 1, 2)
 
     def render_latents(
         self, planes: torch.Tensor, cam2world: torch.Tensor, intrinsics: torch.Tensor, height: int, width: int, deterministic: bool = False
@@ -267,11 +304,23 @@ def _flat_images(batch: ViewBatch) -> torch.Tensor:
     return batch.images.flatten(0, 1)
 
 
-def check_train_crop(crop: int, factor: int, image_side: int) -> None:
+def _crop(images: torch.Tensor, window, scale: int) -> torch.Tensor:
+    """(B, C, k*scale, k*scale) windows of images (B, C, H, W) at the latent window's
+    top/left times `scale`; the images themselves when `window` is None."""
+    if window is None:
+        return images
+    top, left, k = window
+    side = k * scale
+    return torch.stack(
+        [image[:, t * scale : t * scale + side, l * scale : l * scale + side] for image, t, l in zip(images, top.tolist(), left.tolist())]
+    )
+
+
+def check_crop(key: str, crop: int, factor: int, image_side: int) -> None:
     """`ConfigError` unless `crop` (0 = off) fits images of `image_side` pixels and holds whole
     latent pixels of a `factor`x downsampling autoencoder."""
     if crop and (crop > image_side or crop % factor):
         raise ConfigError(
-            f"config key 'autoencoder.train_crop' must be at most the image size ({image_side}) and a "
+            f"config key '{key}' must be at most the image size ({image_side}) and a "
             f"multiple of the downsampling factor ({factor}), got {crop}"
         )

@@ -118,7 +118,9 @@ def train(
                 return state
             _set_learning_rates(optimizer, base_lrs, phase, state.phase_step)
             start = time.perf_counter()
-            batch = sampler.sample(generator, config.scenes_per_batch, config.views_per_scene, config.rays_per_view)
+            batch = sampler.sample(
+                generator, config.scenes_per_batch, config.views_per_scene, config.rays_per_view, config.crop
+            )
             terms = model.loss_terms(batch, names)
             total = sum(weights[name] * terms[name] for name in names)
             if not torch.isfinite(total.detach()):

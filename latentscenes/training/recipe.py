@@ -66,6 +66,13 @@ class PhaseConfig:
         "them (whole latent images whenever Decode-Scene is on)",
         min=0,
     )
+    crop: int = option(
+        0,
+        "latent scenes: one random square crop of this many image pixels per view (0 = whole images) for "
+        "the whole-image losses (Decode-Scene; Encode-Scene without rays_per_view); only the crop's latent "
+        "pixels are rendered and decoded, so a step of equal cost holds more views",
+        min=0,
+    )
     loss: LossWeights = option(LossWeights(), "loss weights")
     lr: LearningRates = option(LearningRates(), "Adam learning rates per module group")
     lr_decay: float = option(1.0, "learning rates are multiplied by this every decay_every steps", min=0.0, max=1.0)

@@ -51,6 +51,8 @@ class RGBScenes(nn.Module):
         if "rgb" in names:
             if batch.pixels is None:
                 raise ValueError("the rgb loss needs random rays: set rays_per_view > 0")
+            if batch.crop:
+                raise ValueError("crop is for latent scenes' whole-image losses; the rgb loss draws random rays")
             rays = camera_rays(batch.cam2world, batch.intrinsics, batch.height, batch.width, batch.pixels)
             s = planes.shape[0]
             out = render(

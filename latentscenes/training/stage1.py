@@ -24,7 +24,7 @@ from latentscenes.config import option
 from latentscenes.data import DataConfig, SceneCollection, dataset_info, load_scenes_from_config
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.runs import RunDir
-from latentscenes.training.latent_scenes import LatentScenes, check_train_crop
+from latentscenes.training.latent_scenes import LatentScenes, check_crop
 from latentscenes.training.loop import LoopState
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.training.settings import EvalConfig, LoggingConfig
@@ -84,7 +84,7 @@ def check_stage1_config(config: TrainConfig) -> None:
         start=data.start, count=data.count, format=data.format, num_val_views=data.num_val_views,
     )
     factor = 1 if config.autoencoder.vae else config.autoencoder.downsample
-    check_train_crop(crop, factor, min(min(side) for side in info.resolution))
+    check_crop("autoencoder.train_crop", crop, factor, min(min(side) for side in info.resolution))
 
 
 def stage1_phases(config: TrainConfig):
