@@ -13,7 +13,7 @@ from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, recon
 from latentscenes.autoencoder.equivariance import probe_warps, warped_decoding_error
 from latentscenes.data import to_model_range
 from latentscenes.errors import ConfigError
-from latentscenes.weights import builtin_names, provenance
+from latentscenes.weights import builtin_names, provenance, training_seconds
 
 
 def coloured_shapes(n=6, size=128, seed=0):
@@ -56,6 +56,8 @@ def test_3d_aware_weights_record_the_commands_that_made_them_from_the_plain_ones
     assert record["starts_from"] == "builtin:torcs-cars"
     assert record["command"].count("train-3d-aware.yaml") == 2
     assert record["heldout_meshes"] == provenance("builtin:torcs-cars")["heldout_meshes"]
+    assert training_seconds("builtin:torcs-cars-3d") == record["train_seconds"] + training_seconds("builtin:torcs-cars")
+    assert training_seconds("builtin:torcs-cars") == provenance("builtin:torcs-cars")["train_seconds"]
 
 
 def _psnr_of_reconstruction_and_of_resampled_latents(name: str) -> tuple[float, float]:

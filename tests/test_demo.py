@@ -3,6 +3,7 @@ stage runs, overrides reach the run they name, and the summary holds both runs' 
 
 import json
 
+import pytest
 import yaml
 
 from latentscenes.cli.main import main
@@ -31,9 +32,26 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(tmp_path, caps
         assert 5 < summary[run]["test"]["psnr"] < 60 and summary[run]["train_seconds"] > 0
         assert summary[run]["curve"][-1]["step"] == (6 if run == "latent" else 4)
     assert summary["stage1"]["autoencoder_on_new_cars"]["psnr"] > 15  # the shipped autoencoder, barely changed
-    assert summary["matched"]["speedup"] > 0
+    latent_curve, rgb_curve = summary["latent"]["curve"], summary["rgb"]["curve"]
+    matched = summary["matched"]
+    assert matched["psnr"] == min(latent_curve[-1]["test_psnr"], rgb_curve[-1]["test_psnr"])
+    assert matched["speedup"] == matched["slow_seconds"] / matched["fast_seconds"]
+    near = summary["near_rgb_plateau"]
+    assert near["slow"]["final"] == rgb_curve[-1]["test_psnr"] and near["fast"]["final"] == latent_curve[-1]["test_psnr"]
+    assert near["matched"]["psnr"] == rgb_curve[-1]["test_psnr"] - 1.0
+    one_time = sum(summary["one_time_seconds"].values())
+    assert summary["one_time_seconds"]["stage1"] == summary["stage1"]["train_seconds"]
+    new = summary["data"]["new_scenes"]
+    if near["matched"]["speedup"] is None:
+        assert summary["amortised"] == []
+    else:
+        assert [row["scenes"] for row in summary["amortised"]] == [17, 100, 1000]
+    for row in summary["amortised"]:
+        fast = near["matched"]["fast_seconds"] / new + one_time / row["scenes"]
+        assert row["speedup"] == pytest.approx(near["matched"]["slow_seconds"] / new / fast)
     printed = capsys.readouterr().out
     assert "latent Tri-Planes" in printed and "RGB Tri-Planes" in printed and "faster" in printed
+    assert f"to reach {near['matched']['psnr']:.2f} dB" in printed and "over its last quarter" in printed
 
 
 def _report_process(config, run, resume=False):

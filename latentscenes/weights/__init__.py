@@ -45,3 +45,11 @@ def builtin_folder(source: str) -> Path:
 def provenance(source: str) -> dict:
     """The provenance record of `builtin:<name>` (command, data, quality)."""
     return json.loads((builtin_folder(source) / PROVENANCE).read_text())
+
+
+def training_seconds(source: str) -> float:
+    """Seconds of training that made `builtin:<name>`, with those of the shipped weights it
+    started from (`starts_from` in its provenance)."""
+    record = provenance(source)
+    earlier = record.get("starts_from")
+    return float(record["train_seconds"]) + (training_seconds(earlier) if earlier else 0.0)
