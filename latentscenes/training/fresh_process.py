@@ -18,7 +18,7 @@ import torch
 
 from latentscenes.config import load_config
 from latentscenes.rendering.allocator import tune_process
-from latentscenes.runs import RunDir, create_run, open_run, resume_run
+from latentscenes.runs import RunDir, create_run, hold_run, open_run, resume_run
 
 
 def train_in_fresh_process(
@@ -38,10 +38,11 @@ def _train(
     folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str], threads: int
 ) -> dict:
     tune_process(threads)
-    if (folder / "config.yaml").is_file():
-        run, config = resume_run(folder, config_cls, changed=False)
-        state = fit(config, run, resume=True)
-    else:
-        config = load_config(config_cls, config_file, overrides)
-        state = fit(config, create_run(folder, config, kind=kind))
+    with hold_run(folder):
+        if (folder / "config.yaml").is_file():
+            run, config = resume_run(folder, config_cls, changed=False)
+            state = fit(config, run, resume=True)
+        else:
+            config = load_config(config_cls, config_file, overrides)
+            state = fit(config, create_run(folder, config, kind=kind))
     return {"train_seconds": state.train_seconds, "history": state.history}
