@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from latentscenes.config import load_config, save_config
+from latentscenes.config import config_text, load_config, save_config
 from latentscenes import __version__
 from latentscenes.errors import LatentScenesError
 from latentscenes.io import atomic_write_json
@@ -58,7 +58,7 @@ def create_run(path: str | Path, config: object, kind: str) -> RunDir:
     """Start a new run of `kind` in `path`, which must not exist or be empty; save the resolved
     config. Call it inside `hold_run(path)`."""
     run = RunDir(Path(path))
-    if run.root.exists() and any(p.name != LOCK_FILE for p in run.root.iterdir()):
+    if run.root.exists() and not _unstarted(run, config):
         raise LatentScenesError(
             f"run folder {run.root} is not empty; pass --resume to continue the run in it, "
             "or choose another --run folder"
@@ -67,6 +67,17 @@ def create_run(path: str | Path, config: object, kind: str) -> RunDir:
     save_config(config, run.config_path)
     atomic_write_json(run.root / RUN_FILE, {"kind": kind, "version": __version__})
     return run
+
+
+def _unstarted(run: RunDir, config: object) -> bool:
+    """Whether `run.root` holds at most what `create_run` with this `config`, interrupted,
+    leaves (the lock, empty folders, the same config.yaml but no run.json): it may start again."""
+    for entry in run.root.iterdir():
+        if entry.name == LOCK_FILE or (entry == run.config_path and entry.read_text() == config_text(config)):
+            continue
+        if entry not in (run.checkpoints, run.logs, run.renders) or any(entry.iterdir()):
+            return False
+    return True
 
 
 def resume_run(path: str | Path, config_cls: type[T], changed: bool) -> tuple[RunDir, T]:

@@ -9,7 +9,9 @@ Layout: `<folder>/<encoder key>/<scene key>.safetensors`, one file per scene hol
 - the scene key hashes the scene id and the images' bytes and shape (so their content
   and resolution).
 
-Files are written atomically; a file that cannot be read is recomputed and replaced.
+Files are written atomically and carry the SHA-256 of their latents: a file that cannot be
+read, or whose latents do not match their checksum (truncated, damaged), is never used but
+recomputed and replaced.
 Latents are raw (not normalised): the normaliser can change without invalidating them.
 """
 
@@ -30,7 +32,7 @@ from torch import Tensor
 from latentscenes.autoencoder.model import LatentAutoencoder, images_to_model
 from latentscenes.io import atomic_path
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: files carry a checksum of their latents
 
 
 def encoder_key(ae: LatentAutoencoder) -> str:
@@ -114,9 +116,12 @@ class LatentCache:
             return None
         try:
             with safe_open(str(path), framework="pt") as handle:
-                if handle.metadata().get("encoder_key") != key:
+                metadata = handle.metadata() or {}
+                if metadata.get("encoder_key") != key:
                     raise ValueError("encoder key differs")
                 latents = handle.get_tensor("latents")
+            if metadata.get("sha256") != _checksum(latents):
+                raise ValueError("latents do not match their checksum")
         except Exception as error:  # unreadable or foreign file: recompute and replace it
             warnings.warn(f"latent cache file {path} is unreadable ({error}); recomputing it")
             return None
@@ -131,5 +136,12 @@ class LatentCache:
             save_file(
                 {"latents": latents.contiguous()},
                 str(tmp),
-                metadata={"encoder_key": key, "scene_id": str(scene_id), "version": CACHE_VERSION},
+                metadata={
+                    "encoder_key": key, "scene_id": str(scene_id), "version": CACHE_VERSION,
+                    "sha256": _checksum(latents),
+                },
             )
+
+
+def _checksum(latents: Tensor) -> str:
+    return hashlib.sha256(latents.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
