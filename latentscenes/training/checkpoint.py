@@ -199,5 +199,11 @@ def load_model_weights(model: torch.nn.Module, folder: Path) -> dict[str, Any]:
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise CheckpointError(f"checkpoint in {folder} does not match the run's model: {error}") from None
+        raise CheckpointError(f"checkpoint in {folder} does not match the run's model: {mismatch(error)}") from None
     return meta
+
+
+def mismatch(error: Exception) -> str:
+    """torch's multi-line `load_state_dict` error as one line: its specific problems."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines[1:] or lines)

@@ -27,7 +27,13 @@ from tqdm import tqdm
 from latentscenes.data import Scene
 from latentscenes.errors import CheckpointError, TrainingDiverged
 from latentscenes.training.batches import ViewBatch, ViewSampler
-from latentscenes.training.checkpoint import has_checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
+from latentscenes.training.checkpoint import (
+    has_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    mismatch,
+    save_checkpoint,
+)
 from latentscenes.training.logger import MetricLogger
 from latentscenes.training.optim import PhaseOptimizer
 from latentscenes.training.recipe import Phase
@@ -347,7 +353,7 @@ def _restore(
     try:
         model.load_state_dict(model_state)
     except (RuntimeError, KeyError) as error:
-        raise CheckpointError(f"checkpoint does not match this model: {error}") from None
+        raise CheckpointError(f"checkpoint does not match this model: {mismatch(error)}") from None
     generator.set_state(tensors["rng.generator"])
     torch.set_rng_state(tensors["rng.torch"])
     sampler.load_state(tensors["sampler.order"])
