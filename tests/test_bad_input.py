@@ -14,12 +14,8 @@ from PIL import Image
 from data_fixtures import write_srn_dataset
 from latentscenes.cli.main import main
 from latentscenes.errors import LatentScenesError
+from tiny_runs import TINY_RGB
 
-TINY_RGB = [
-    "data.num_test_views=1", "planes.resolution=16", "planes.channels=8", "render.samples=8",
-    "render.importance_samples=0", "fit.steps=2", "fit.rays_per_view=16", "eval.views=1", "eval.scenes=1",
-    "logging.backend=none", "logging.progress=false",
-]
 
 
 class Payload:
@@ -37,8 +33,12 @@ def good(tmp_path_factory):
     """A valid dataset and a finished run on it."""
     root = tmp_path_factory.mktemp("good")
     data = write_srn_dataset(root / "data", num_scenes=2, num_views=4, size=16)
-    assert main(["--threads", "1", "fit", "--space", "rgb", "--data", str(data), "--run", str(root / "run"), *TINY_RGB]) == 0
+    assert main(_new_rgb_run(data, root / "run")) == 0
     return data, root / "run"
+
+
+def _new_rgb_run(data, run):
+    return ["--threads", "1", "fit", "--space", "rgb", "--data", str(data), "--run", str(run), *TINY_RGB, "data.num_test_views=1"]
 
 
 def _dataset(tmp_path, good):
@@ -173,8 +173,7 @@ def test_broken_dataset_is_refused_in_one_line(name, good, tmp_path, capsys):
     before = _snapshot(good[1])
     data, named, problem = _data_case(name, tmp_path, good)
     _refused_with_one_line(["data", "info", "--check", str(data)], str(named), problem, capsys)
-    new_run = ["--threads", "1", "fit", "--space", "rgb", "--data", str(data), "--run", str(tmp_path / "new"), *TINY_RGB]
-    _refused_with_one_line(new_run, str(named), problem, capsys)
+    _refused_with_one_line(_new_rgb_run(data, tmp_path / "new"), str(named), problem, capsys)
     assert _snapshot(good[1]) == before
 
 

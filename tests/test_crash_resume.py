@@ -17,37 +17,8 @@ import torch
 from latentscenes.cli.main import main
 from latentscenes.training.checkpoint import latest_checkpoint, load_checkpoint
 from latentscenes.training.logger import read_metrics
+from tiny_runs import TINY_STAGE1, TINY_STAGE1_STEPS
 
-TINY_STAGE1 = [
-    "data.count=2",
-    "data.num_test_views=4",
-    "autoencoder.preset=tiny",
-    "autoencoder.downsample=4",
-    "planes.resolution=16",
-    "planes.channels=8",
-    "planes.micro_channels=4",
-    "planes.num_bases=4",
-    "render.samples=8",
-    "render.importance_samples=0",
-    "warmup.steps=6",
-    "warmup.scenes_per_batch=2",
-    "warmup.views_per_scene=2",
-    "scenes.steps=9",
-    "scenes.scenes_per_batch=2",
-    "scenes.views_per_scene=2",
-    "scenes.freeze_mlp_last=0",
-    "joint.steps=15",
-    "joint.scenes_per_batch=2",
-    "joint.views_per_scene=1",
-    "logging.backend=none",
-    "logging.progress=false",
-    "logging.log_every=1",
-    "logging.checkpoint_every=3",
-    "eval.every=6",
-    "eval.views=2",
-    "eval.scenes=2",
-]
-TOTAL_STEPS = 30
 CRASH_AT = Path(__file__).parent / "crash_at.py"
 
 
@@ -117,7 +88,7 @@ def test_runs_killed_anywhere_resume_to_the_uninterrupted_result(objects_32px, t
     process = _start(objects_32px, run, resume=True)
     _, err = _stop_after_new_steps(process, run, choose.randint(1, 4), signal.SIGTERM)
     assert process.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM; saved" in err, err
-    assert load_checkpoint(run / "checkpoints")[1]["global_step"] == _logged_steps(run)[-1] < TOTAL_STEPS
+    assert load_checkpoint(run / "checkpoints")[1]["global_step"] == _logged_steps(run)[-1] < TINY_STAGE1_STEPS
 
     # 5. to the end
     process = _start(objects_32px, run, resume=True)
@@ -125,7 +96,7 @@ def test_runs_killed_anywhere_resume_to_the_uninterrupted_result(objects_32px, t
     assert process.returncode == 0, err
 
     reference, resumed = (load_checkpoint(path / "checkpoints") for path in (tmp_path / "reference", run))
-    assert resumed[1]["global_step"] == TOTAL_STEPS and reference[0].keys() == resumed[0].keys()
+    assert resumed[1]["global_step"] == TINY_STAGE1_STEPS and reference[0].keys() == resumed[0].keys()
     for key, value in reference[0].items():
         assert torch.equal(value, resumed[0][key]), key
     curves = [json.loads((path / "curve.json").read_text())["points"] for path in (tmp_path / "reference", run)]

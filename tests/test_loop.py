@@ -2,6 +2,9 @@
 the training views of their scenes. Checks phases, learning-rate groups, exact resume and
 sparse (SparseAdam) per-scene parameters."""
 
+import os
+import signal
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +14,7 @@ from latentscenes.errors import CheckpointError, TrainingDiverged
 from latentscenes.training.batches import ViewSampler
 from latentscenes.training.checkpoint import load_checkpoint
 from latentscenes.training.logger import MetricLogger, read_metrics
-from latentscenes.training.loop import LoopSettings, train
+from latentscenes.training.loop import LoopSettings, TrainingInterrupted, train
 from latentscenes.training.optim import PhaseOptimizer
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 
@@ -191,3 +194,32 @@ def test_a_run_that_stays_non_finite_stops_with_a_clear_error(tmp_path):
     with pytest.raises(TrainingDiverged, match="after 2 rollbacks"):
         _faulty_run(tmp_path, model, max_bad_steps=2, max_rollbacks=2)
     assert torch.equal(model.planes, torch.zeros_like(model.planes))  # never trained on a NaN
+
+
+class SelfInterrupting(MeanImages):
+    """Sends its own process SIGINT (Ctrl-C) during the `at`-th loss computation."""
+
+    def __init__(self, at):
+        super().__init__(3, 8)
+        self.at, self.calls = at, 0
+
+    def loss_terms(self, batch, names):
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().loss_terms(batch, names)
+
+
+def test_ctrl_c_saves_a_checkpoint_of_the_finished_step_and_resumes_exactly(tmp_path):
+    full, _ = _run(tmp_path, "full")
+    torch.manual_seed(123)
+    model, logger = SelfInterrupting(at=8), MetricLogger(tmp_path / "logs", "none", "x")
+    settings = LoopSettings(checkpoint_every=5, progress=False)
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGINT; saved .*step-00000008") as stopped:
+        train(model, _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger, settings)
+    assert stopped.value.exit_code == 130 and load_checkpoint(tmp_path / "ckpt")[1]["global_step"] == 8
+    torch.manual_seed(123)
+    resumed = MeanImages(3, 8)
+    state = train(resumed, _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger, settings, resume=True)
+    assert state.global_step == 14 and torch.equal(resumed.planes, full.planes)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

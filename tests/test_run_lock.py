@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from latentscenes.cli.main import main
+from tiny_runs import TINY_RGB
 
 HOLD = """
 import sys, time
@@ -14,11 +15,6 @@ with hold_run(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
 """
-TINY_RGB = [
-    "data.num_test_views=4", "planes.resolution=16", "planes.channels=8", "render.samples=8",
-    "render.importance_samples=0", "fit.steps=2", "fit.rays_per_view=16", "eval.views=1", "eval.scenes=1",
-    "logging.backend=none", "logging.progress=false",
-]
 
 
 def _holder(run):

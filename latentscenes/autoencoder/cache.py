@@ -25,11 +25,12 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
 from latentscenes.autoencoder.model import LatentAutoencoder, images_to_model
+from latentscenes.errors import LatentScenesError
 from latentscenes.io import atomic_path
 
 CACHE_VERSION = "2"  # 2: files carry a checksum of their latents
@@ -132,15 +133,12 @@ class LatentCache:
 
     @staticmethod
     def _write(path: Path, latents: Tensor, key: str, scene_id: str) -> None:
+        metadata = {"encoder_key": key, "scene_id": str(scene_id), "version": CACHE_VERSION, "sha256": _checksum(latents)}
         with atomic_path(path) as tmp:
-            save_file(
-                {"latents": latents.contiguous()},
-                str(tmp),
-                metadata={
-                    "encoder_key": key, "scene_id": str(scene_id), "version": CACHE_VERSION,
-                    "sha256": _checksum(latents),
-                },
-            )
+            try:
+                save_file({"latents": latents.contiguous()}, str(tmp), metadata=metadata)
+            except SafetensorError as error:  # a full disk: no partial file is left under the entry's name
+                raise LatentScenesError(f"cannot write latent cache file {path}: {error}") from None
 
 
 def _checksum(latents: Tensor) -> str:

@@ -42,7 +42,10 @@ def save_checkpoint(
     target = folder / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))
     try:
-        save_file({key: value.detach().contiguous().cpu() for key, value in tensors.items()}, tmp / TENSORS)
+        try:
+            save_file({key: value.detach().contiguous().cpu() for key, value in tensors.items()}, tmp / TENSORS)
+        except SafetensorError as error:  # a full disk or a file-size limit: the last checkpoint stays
+            raise CheckpointError(f"cannot write checkpoint {target}: {error}") from None
         _sync(tmp / TENSORS)
         meta = {**meta, "tensors_bytes": (tmp / TENSORS).stat().st_size, "tensors_sha256": _sha256(tmp / TENSORS)}
         (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True))
