@@ -38,11 +38,12 @@ def _train(
     folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str], threads: int
 ) -> dict:
     tune_process(threads)
+    resume = (folder / "config.yaml").is_file()
+    config = None if resume else load_config(config_cls, config_file, overrides)  # a bad one creates no folder
     with hold_run(folder):
-        if (folder / "config.yaml").is_file():
+        if resume:
             run, config = resume_run(folder, config_cls, changed=False)
-            state = fit(config, run, resume=True)
         else:
-            config = load_config(config_cls, config_file, overrides)
-            state = fit(config, create_run(folder, config, kind=kind))
+            run = create_run(folder, config, kind=kind)
+        state = fit(config, run, resume=resume)
     return {"train_seconds": state.train_seconds, "history": state.history}

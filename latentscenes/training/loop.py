@@ -94,8 +94,12 @@ class TrainingInterrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM stopped training after a checkpoint of the last finished step was saved."""
 
     def __init__(self, signum: int, checkpoint: Path):
-        super().__init__(f"stopped by {signal.Signals(signum).name}; saved {checkpoint}: continue with --resume")
+        super().__init__(signum, checkpoint)  # these args: picklable, to cross from a training process
         self.exit_code = 128 + signum
+
+    def __str__(self) -> str:
+        signum, checkpoint = self.args
+        return f"stopped by {signal.Signals(signum).name}; saved {checkpoint}: continue with --resume"
 
 
 class _RollBack(Exception):
