@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if args.space != "latent":
             raise LatentScenesError("--from is for --space latent (a stage-1 run to build on)")
         given.append(f"stage1={stage1_reference(args.stage1, args.run)}")
-    with start_or_resume(args, config_cls, kind, given, lambda config: check(config, Path(args.run))) as (run_dir, config):
+    with start_or_resume(
+        args, config_cls, kind, given, lambda config: check(config, Path(args.run))
+    ) as (run_dir, config):
         report_state(fit(config, run_dir, resume=args.resume), run_dir)
     return 0
