@@ -23,11 +23,10 @@ from pathlib import Path
 from latentscenes.config import load_config
 from latentscenes.evaluation.evaluate import evaluate_scenes
 from latentscenes.io import atomic_write_json
-from latentscenes.runs import open_run
 from latentscenes.training.fresh_process import train_in_fresh_process
 from latentscenes.training.restore import load_trained
 from latentscenes.training.stage1 import TrainConfig
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_run
+from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_reference, stage1_run
 
 
 @dataclass
@@ -42,9 +41,12 @@ class AwareSettings:
 def compare_latent_spaces(settings: AwareSettings) -> dict:
     """Stage 2 in `out/<label>/` for each stage-1 run (resumed if already there), evaluated on
     training and held-out views. Writes and returns `out/aware.json`."""
-    runs = [(label, [*settings.overrides, f"stage1={stage1.resolve()}"]) for label, stage1 in _labelled(settings.stage1_runs)]
-    for _, overrides in runs:  # every config and stage-1 run checked before anything trains
-        stage1_run(load_config(FitLatentConfig, settings.config_file, overrides))
+    runs = [
+        (label, [*settings.overrides, f"stage1={stage1_reference(stage1, settings.out / label)}"])
+        for label, stage1 in _labelled(settings.stage1_runs)
+    ]
+    for label, overrides in runs:  # every config and stage-1 run checked before anything trains
+        stage1_run(load_config(FitLatentConfig, settings.config_file, overrides), settings.out / label)
     rows = []
     for (label, overrides), stage1 in zip(runs, settings.stage1_runs):
         run, state = train_in_fresh_process(
@@ -67,7 +69,7 @@ def _measure(run, train_views: int) -> dict:
     scenes = list(enumerate(collection.scenes))
     train = evaluate_scenes(model.view_metrics, scenes, ("train",), max_views=train_views)["mean"]["train"]
     other = evaluate_scenes(model.view_metrics, scenes, (held_out,))["mean"][held_out]
-    config = load_config(TrainConfig, open_run(load_config(FitLatentConfig, run.config_path).stage1).config_path)
+    _, config = stage1_run(load_config(FitLatentConfig, run.config_path), run.root)
     return {
         "autoencoder": describe_stage1_autoencoder(config),
         "held_out": held_out,

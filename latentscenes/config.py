@@ -60,7 +60,12 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def save_config(config: Any, path: str | Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
+    atomic_write_text(path, config_text(config))
+
+
+def config_text(config: Any) -> str:
+    """The YAML `save_config` writes."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
 def describe(cls: type, prefix: str = "", instance: Any = None) -> list[tuple[str, str, str]]:

@@ -40,7 +40,7 @@ from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
 from latentscenes.training.fresh_process import train_in_fresh_process
 from latentscenes.training.restore import load_trained
 from latentscenes.training.stage1 import TrainConfig, autoencoder_folder, train_stage1
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
+from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_reference
 from latentscenes.weights import is_builtin, provenance, training_seconds
 
 
@@ -82,7 +82,7 @@ def run_demo(settings: DemoSettings) -> dict:
     )
     latent, latent_state = _stage(
         runs / "latent", FitLatentConfig, "fit-latent", fit_stage2, "demo-fit-latent.yaml",
-        [*select["new"], f"stage1={stage1.root.resolve()}", *quiet, *_overrides_of(settings.overrides, "latent")],
+        [*select["new"], f"stage1={stage1_reference(stage1.root, runs / 'latent')}", *quiet, *_overrides_of(settings.overrides, "latent")],
     )
     rgb, rgb_state = _stage(
         runs / "rgb", FitRGBConfig, "fit-rgb", fit_rgb, "demo-fit-rgb.yaml",

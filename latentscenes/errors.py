@@ -15,3 +15,7 @@ class ConfigError(LatentScenesError):
 
 class CheckpointError(LatentScenesError):
     """A checkpoint is missing, corrupt or does not match the model it is loaded into."""
+
+
+class TrainingDiverged(LatentScenesError):
+    """Loss or gradients stayed non-finite after every rollback to the last checkpoint."""

@@ -1,17 +1,23 @@
 """Run folders: `runs/<name>/{config.yaml, checkpoints/, logs/, renders/, eval.json}`.
 
 A new run never writes into a folder that already holds another run; `--resume` reopens
-a run with the config it was started with.
+a run with the config it was started with. A command that writes into a run holds its
+lock (`hold_run`): a second live process is refused, and a process that dies, however it
+dies, leaves no stale lock (the operating system releases `flock` locks with the process).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from latentscenes.config import load_config, save_config
+from latentscenes.config import config_text, load_config, save_config
 from latentscenes import __version__
 from latentscenes.errors import LatentScenesError
 from latentscenes.io import atomic_write_json
@@ -20,6 +26,7 @@ T = TypeVar("T")
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,10 @@ class RunDir:
 
 
 def create_run(path: str | Path, config: object, kind: str) -> RunDir:
-    """Start a new run of `kind` in `path`, which must not exist or be empty; save the resolved config."""
+    """Start a new run of `kind` in `path`, which must not exist or be empty; save the resolved
+    config. Call it inside `hold_run(path)`."""
     run = RunDir(Path(path))
-    if run.root.exists() and any(run.root.iterdir()):
+    if run.root.exists() and not _unstarted(run, config):
         raise LatentScenesError(
             f"run folder {run.root} is not empty; pass --resume to continue the run in it, "
             "or choose another --run folder"
@@ -59,6 +67,17 @@ def create_run(path: str | Path, config: object, kind: str) -> RunDir:
     save_config(config, run.config_path)
     atomic_write_json(run.root / RUN_FILE, {"kind": kind, "version": __version__})
     return run
+
+
+def _unstarted(run: RunDir, config: object) -> bool:
+    """Whether `run.root` holds at most what `create_run` with this `config`, interrupted,
+    leaves (the lock, empty folders, the same config.yaml but no run.json): it may start again."""
+    for entry in run.root.iterdir():
+        if entry.name == LOCK_FILE or (entry == run.config_path and entry.read_text() == config_text(config)):
+            continue
+        if entry not in (run.checkpoints, run.logs, run.renders) or any(entry.iterdir()):
+            return False
+    return True
 
 
 def resume_run(path: str | Path, config_cls: type[T], changed: bool) -> tuple[RunDir, T]:
@@ -85,3 +104,47 @@ def run_kind(run: RunDir) -> str:
         return json.loads((run.root / RUN_FILE).read_text())["kind"]
     except (OSError, ValueError, KeyError) as error:
         raise LatentScenesError(f"{run.root / RUN_FILE} is unreadable: {error}") from None
+
+
+_held: dict[Path, tuple[int, int]] = {}  # run folder -> (lock file descriptor, nesting depth)
+
+
+@contextmanager
+def hold_run(path: str | Path) -> Iterator[None]:
+    """Hold the run folder `path`'s lock (created with the folder if needed) while writing
+    into it. Re-entrant within a process; another process holding it is refused with a
+    `LatentScenesError` naming its process id."""
+    root = Path(path).absolute()
+    if root in _held:
+        fd, depth = _held[root]
+        _held[root] = (fd, depth + 1)
+    else:
+        _held[root] = (_acquire(root), 1)
+    try:
+        yield
+    finally:
+        fd, depth = _held.pop(root)
+        if depth > 1:
+            _held[root] = (fd, depth - 1)
+        else:
+            os.close(fd)  # releases the lock
+
+
+def _acquire(root: Path) -> int:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise LatentScenesError(f"cannot lock run folder {root}: {error.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise LatentScenesError(
+            f"run folder {root} is in use by process {holder} (lock {root / LOCK_FILE}); "
+            "wait for it to finish or stop it, or choose another --run folder"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

@@ -1,4 +1,4 @@
-import json
+import pickle
 
 import pytest
 import torch
@@ -51,11 +51,47 @@ def test_latest_pointer_and_pruning(tmp_path):
     assert meta["step"] == 3 and tensors["x"][0] == 3
 
 
-def test_corrupt_checkpoint_is_a_clear_error_and_keeps_files(tmp_path):
+def _damage(path, how):
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "bit flip":  # same size: only the checksum tells
+        path.write_bytes(data[:-3] + bytes([data[-3] ^ 1]) + data[-2:])
+    else:  # a pickle payload where weights are expected
+        path.write_bytes(pickle.dumps({"x": [1.0, 2.0]}))
+
+
+@pytest.mark.parametrize("how", ["truncated", "bit flip", "pickle"])
+def test_damaged_checkpoint_is_refused_and_keeps_files(tmp_path, how):
     target = save_checkpoint(tmp_path, "step-00000001", {"x": torch.ones(2)}, {"step": 1})
-    (target / "tensors.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="tensors.safetensors is corrupt"):
+    meta_before = (target / "meta.json").read_text()
+    _damage(target / "tensors.safetensors", how)
+    with pytest.raises(CheckpointError, match="tensors.safetensors is damaged"):
         load_checkpoint(tmp_path)
-    assert json.loads((target / "meta.json").read_text()) == {"step": 1}
+    assert (target / "meta.json").read_text() == meta_before
     with pytest.raises(CheckpointError, match="is not a checkpoint"):
         load_checkpoint(tmp_path / "nowhere")
+
+
+def test_resuming_falls_back_to_the_newest_intact_checkpoint(tmp_path):
+    for step in (1, 2):
+        save_checkpoint(tmp_path, f"step-{step:08d}", {"x": torch.full((2,), float(step))}, {"step": step})
+    _damage(tmp_path / "step-00000002" / "tensors.safetensors", "bit flip")
+    with pytest.warns(UserWarning, match="step-00000002.*damaged.*using the intact checkpoint .*step-00000001"):
+        tensors, meta = load_checkpoint(tmp_path, fall_back=True)
+    assert meta["step"] == 1 and torch.equal(tensors["x"], torch.ones(2))
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(tmp_path)  # eval and render never fall back silently
+
+
+def test_saving_the_same_step_again_never_leaves_latest_dangling(tmp_path):
+    """The final save reuses the last periodic step's name; a crash between moving the old
+    folder aside and renaming the new one in leaves the previous checkpoint to resume from."""
+    save_checkpoint(tmp_path, "step-00000001", {"x": torch.ones(2)}, {"step": 1})
+    save_checkpoint(tmp_path, "step-00000002", {"x": torch.full((2,), 2.0)}, {"step": 2})
+    (tmp_path / "step-00000002").rename(tmp_path / ".step-00000002.replaced")  # the crash point
+    with pytest.warns(UserWarning, match="using the intact checkpoint"):
+        assert load_checkpoint(tmp_path, fall_back=True)[1]["step"] == 1
+    save_checkpoint(tmp_path, "step-00000002", {"x": torch.full((2,), 3.0)}, {"step": 2, "final": True})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "step-00000001", "step-00000002"]
+    assert load_checkpoint(tmp_path)[1]["final"]

@@ -76,11 +76,18 @@ def test_changed_images_or_resolution_miss(tmp_path, ae, scenes):
     assert latents["renamed"].shape == (2, 4, 8, 8)
 
 
-def test_unreadable_files_are_recomputed(tmp_path, ae, scenes):
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "bit flip"])
+def test_unreadable_or_damaged_files_are_recomputed(tmp_path, ae, scenes, damage):
     cache = LatentCache(tmp_path)
     good = cache.get_or_compute(ae, scenes)
     path = cache.path(encoder_key(ae), "b", scenes["b"])
-    path.write_bytes(b"truncated")
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"not a safetensors file")
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:  # a readable file with one wrong latent value: only the checksum tells
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     with pytest.warns(UserWarning, match=str(path)):
         again = cache.get_or_compute(ae, scenes)
     assert torch.equal(again["b"], good["b"]) and cache.misses == 3

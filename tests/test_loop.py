@@ -2,16 +2,19 @@
 the training views of their scenes. Checks phases, learning-rate groups, exact resume and
 sparse (SparseAdam) per-scene parameters."""
 
+import os
+import signal
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from latentscenes.data import Scene
-from latentscenes.errors import CheckpointError
+from latentscenes.errors import CheckpointError, TrainingDiverged
 from latentscenes.training.batches import ViewSampler
 from latentscenes.training.checkpoint import load_checkpoint
 from latentscenes.training.logger import MetricLogger, read_metrics
-from latentscenes.training.loop import LoopSettings, train
+from latentscenes.training.loop import LoopSettings, TrainingInterrupted, train
 from latentscenes.training.optim import PhaseOptimizer
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 
@@ -131,3 +134,92 @@ def test_changing_the_dense_sparse_split_refuses_to_resume(tmp_path):
     _run(tmp_path, "run", stop_after=12)
     with pytest.raises(CheckpointError, match="sparse_grad"):
         _run(tmp_path, "run", resume=True, sparse=True)
+
+
+class FaultyImages(MeanImages):
+    """MeanImages whose loss (`nan_loss` calls) or gradients (`nan_grad` calls) are NaN;
+    records the planes as they were at every call."""
+
+    def __init__(self, nan_loss=(), nan_grad=()):
+        super().__init__(3, 8)
+        self.nan_loss, self.nan_grad = set(nan_loss), set(nan_grad)
+        self.seen = []
+
+    def loss_terms(self, batch, names):
+        call = len(self.seen)
+        self.seen.append(self.planes.detach().clone())
+        loss = super().loss_terms(batch, names)["rgb"]
+        if call in self.nan_loss:
+            loss = loss * float("nan")
+        if call in self.nan_grad:  # finite value, NaN gradient: d/dx 0 * sqrt(0 * x) = 0 * inf
+            loss = loss + 0 * torch.sqrt(0 * self.planes.sum())
+        return {"rgb": loss}
+
+
+def _faulty_run(tmp_path, model, **settings):
+    logger = MetricLogger(tmp_path / "logs", "none", "x")
+    state = train(
+        model, _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger,
+        LoopSettings(log_every=1, checkpoint_every=5, progress=False, **settings),
+    )
+    logger.close()
+    return state
+
+
+def test_steps_with_non_finite_loss_or_gradients_are_skipped(tmp_path):
+    model = FaultyImages(nan_loss=[2], nan_grad=[9])
+    state = _faulty_run(tmp_path, model)
+    assert state.global_step == 14 and state.skipped_steps == 2 and state.lr_scale == 1.0
+    for bad in (2, 9):  # the step after a bad one starts from the same planes: nothing was applied
+        assert torch.equal(model.seen[bad + 1], model.seen[bad])
+        assert not torch.equal(model.seen[bad], model.seen[bad - 1])
+    assert torch.isfinite(model.planes).all() and torch.isfinite(model.offset).all()
+    skipped = [row["fault/skipped_steps"] for row in read_metrics(tmp_path / "logs") if "fault/skipped_steps" in row]
+    assert skipped == [1, 2]
+
+
+def test_repeated_faults_roll_back_to_the_last_checkpoint_with_lower_learning_rates(tmp_path, capsys):
+    model = FaultyImages(nan_grad=[6, 7, 8])  # steps 7-9; the last checkpoint is step 5's
+    state = _faulty_run(tmp_path, model, max_bad_steps=3, rollback_lr_factor=0.5)
+    assert "rolling back to" in capsys.readouterr().err
+    assert state.global_step == 14 and state.lr_scale == 0.5
+    assert torch.equal(model.seen[9], model.seen[5])  # the first call after the rollback sees step 5's planes
+    assert load_checkpoint(tmp_path / "ckpt")[1]["lr_scale"] == 0.5
+    assert {"step": 5, "fault/lr_scale": 0.5} in read_metrics(tmp_path / "logs")
+    assert torch.isfinite(model.planes).all()
+
+
+def test_a_run_that_stays_non_finite_stops_with_a_clear_error(tmp_path):
+    model = FaultyImages(nan_loss=range(1000))
+    with pytest.raises(TrainingDiverged, match="after 2 rollbacks"):
+        _faulty_run(tmp_path, model, max_bad_steps=2, max_rollbacks=2)
+    assert torch.equal(model.planes, torch.zeros_like(model.planes))  # never trained on a NaN
+
+
+class SelfInterrupting(MeanImages):
+    """Sends its own process SIGINT (Ctrl-C) during the `at`-th loss computation."""
+
+    def __init__(self, at):
+        super().__init__(3, 8)
+        self.at, self.calls = at, 0
+
+    def loss_terms(self, batch, names):
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().loss_terms(batch, names)
+
+
+def test_ctrl_c_saves_a_checkpoint_of_the_finished_step_and_resumes_exactly(tmp_path):
+    full, _ = _run(tmp_path, "full")
+    torch.manual_seed(123)
+    model, logger = SelfInterrupting(at=8), MetricLogger(tmp_path / "logs", "none", "x")
+    settings = LoopSettings(checkpoint_every=5, progress=False)
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGINT; saved .*step-00000008") as stopped:
+        train(model, _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger, settings)
+    assert stopped.value.exit_code == 130 and load_checkpoint(tmp_path / "ckpt")[1]["global_step"] == 8
+    torch.manual_seed(123)
+    resumed = MeanImages(3, 8)
+    state = train(resumed, _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger, settings, resume=True)
+    assert state.global_step == 14 and torch.equal(resumed.planes, full.planes)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

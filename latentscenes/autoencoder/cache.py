@@ -9,7 +9,9 @@ Layout: `<folder>/<encoder key>/<scene key>.safetensors`, one file per scene hol
 - the scene key hashes the scene id and the images' bytes and shape (so their content
   and resolution).
 
-Files are written atomically; a file that cannot be read is recomputed and replaced.
+Files are written atomically and carry the SHA-256 of their latents: a file that cannot be
+read, or whose latents do not match their checksum (truncated, damaged), is never used but
+recomputed and replaced.
 Latents are raw (not normalised): the normaliser can change without invalidating them.
 """
 
@@ -23,14 +25,15 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
 from latentscenes.autoencoder.model import LatentAutoencoder, images_to_model
+from latentscenes.errors import LatentScenesError
 from latentscenes.io import atomic_path
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: files carry a checksum of their latents
 
 
 def encoder_key(ae: LatentAutoencoder) -> str:
@@ -114,9 +117,12 @@ class LatentCache:
             return None
         try:
             with safe_open(str(path), framework="pt") as handle:
-                if handle.metadata().get("encoder_key") != key:
+                metadata = handle.metadata() or {}
+                if metadata.get("encoder_key") != key:
                     raise ValueError("encoder key differs")
                 latents = handle.get_tensor("latents")
+            if metadata.get("sha256") != _checksum(latents):
+                raise ValueError("latents do not match their checksum")
         except Exception as error:  # unreadable or foreign file: recompute and replace it
             warnings.warn(f"latent cache file {path} is unreadable ({error}); recomputing it")
             return None
@@ -127,9 +133,13 @@ class LatentCache:
 
     @staticmethod
     def _write(path: Path, latents: Tensor, key: str, scene_id: str) -> None:
+        metadata = {"encoder_key": key, "scene_id": str(scene_id), "version": CACHE_VERSION, "sha256": _checksum(latents)}
         with atomic_path(path) as tmp:
-            save_file(
-                {"latents": latents.contiguous()},
-                str(tmp),
-                metadata={"encoder_key": key, "scene_id": str(scene_id), "version": CACHE_VERSION},
-            )
+            try:
+                save_file({"latents": latents.contiguous()}, str(tmp), metadata=metadata)
+            except SafetensorError as error:  # a full disk: no partial file is left under the entry's name
+                raise LatentScenesError(f"cannot write latent cache file {path}: {error}") from None
+
+
+def _checksum(latents: Tensor) -> str:
+    return hashlib.sha256(latents.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()

@@ -12,9 +12,11 @@ too) plus `normalizer.json` + `normalizer.safetensors`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -204,19 +206,38 @@ def load_vae(source: str, subfolder: str = ""):
     if folder is None and looks_local:
         raise CheckpointError(f"autoencoder folder {source} does not exist (vae=<local folder or hub id>)")
     try:
-        if folder is not None:
-            if not (folder / "config.json").is_file():
-                raise CheckpointError(
-                    f"autoencoder folder {folder} has no config.json: expected a folder written by "
-                    "AutoencoderKL.save_pretrained or latentscenes' save_autoencoder"
-                )
-            return AutoencoderKL.from_pretrained(folder, low_cpu_mem_usage=False)
-        return AutoencoderKL.from_pretrained(source, subfolder=subfolder or None, low_cpu_mem_usage=False)
+        with _quiet_diffusers():  # its own error log would repeat the error raised below
+            return _from_pretrained(AutoencoderKL, source, subfolder, folder)
     except CheckpointError:
         raise
     except Exception as error:  # diffusers raises OSError, ValueError, EnvironmentError, safetensors errors
         where = folder if folder is not None else f"hub id {source!r} (no local folder of that name either)"
         raise CheckpointError(f"cannot load the autoencoder from {where}: {type(error).__name__}: {error}") from error
+
+
+@contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    logger = logging.getLogger("diffusers")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _from_pretrained(AutoencoderKL, source: str, subfolder: str, folder: Path | None):
+    """Safetensors weights only: a pickled .bin would run code on load."""
+    if folder is not None:
+        if not (folder / "config.json").is_file():
+            raise CheckpointError(
+                f"autoencoder folder {folder} has no config.json: expected a folder written by "
+                "AutoencoderKL.save_pretrained or latentscenes' save_autoencoder"
+            )
+        return AutoencoderKL.from_pretrained(folder, low_cpu_mem_usage=False, use_safetensors=True)
+    return AutoencoderKL.from_pretrained(
+        source, subfolder=subfolder or None, low_cpu_mem_usage=False, use_safetensors=True
+    )
 
 
 def save_autoencoder(ae: LatentAutoencoder, folder: str | os.PathLike) -> Path:

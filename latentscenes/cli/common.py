@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from latentscenes.config import describe, load_config
-from latentscenes.runs import RunDir, create_run, resume_run
+from latentscenes.runs import RunDir, create_run, hold_run, open_run, resume_run
 
 T = TypeVar("T")
 
@@ -29,23 +30,29 @@ def add_config_arguments(parser: argparse.ArgumentParser, *sections: tuple[str, 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+@contextmanager
 def start_or_resume(
     args: argparse.Namespace,
     config_cls: type[T],
     kind: str,
     given: list[str],
     check: Callable[[T], object] | None = None,
-) -> tuple[RunDir, T]:
+) -> Iterator[tuple[RunDir, T]]:
     """`--resume`: reopen `args.run` with its saved config (no config changes allowed).
     Otherwise: a new run of `kind` from `--config`, the `given` overrides (from other
     options, e.g. data.root) and the user's `key=value` overrides, in that order; `check`
-    may reject the config before the run folder is created."""
+    may reject the config before the run folder is created. The run folder stays locked
+    against other processes while the `with` block runs."""
     if args.resume:
-        return resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
+        open_run(args.run)  # a missing run is refused before anything is created
+        with hold_run(args.run):
+            yield resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
+        return
     config = load_config(config_cls, args.config, [*given, *args.overrides])
     if check is not None:
         check(config)
-    return create_run(args.run, config, kind=kind), config
+    with hold_run(args.run):
+        yield create_run(args.run, config, kind=kind), config
 
 
 def report_state(state, run_dir) -> None:

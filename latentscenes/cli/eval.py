@@ -8,7 +8,7 @@ from pathlib import Path
 
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.evaluate import evaluate_scenes, format_table, write_eval
-from latentscenes.runs import open_run, run_kind
+from latentscenes.runs import hold_run, open_run, run_kind
 from latentscenes.training.restore import load_trained
 
 
@@ -53,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.run:
         raise LatentScenesError("give a RUN folder, or --autoencoder SOURCE --data DIR")
     run_dir = open_run(args.run)
-    model, collection = load_trained(run_dir)
-    result = evaluate_scenes(model.view_metrics, enumerate(collection.scenes), splits, args.max_views)
-    result["run"] = {"kind": run_kind(run_dir), "path": str(run_dir.root)}
-    write_eval(run_dir.root / "eval.json", result)
+    with hold_run(run_dir.root):  # never reads a run that another process is still writing
+        model, collection = load_trained(run_dir)
+        result = evaluate_scenes(model.view_metrics, enumerate(collection.scenes), splits, args.max_views)
+        result["run"] = {"kind": run_kind(run_dir), "path": str(run_dir.root)}
+        write_eval(run_dir.root / "eval.json", result)
     print(format_table(result))
     print(f"wrote {run_dir.root / 'eval.json'}")
     return 0

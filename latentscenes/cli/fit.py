@@ -8,10 +8,10 @@ from pathlib import Path
 from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
 from latentscenes.errors import LatentScenesError
 from latentscenes.training.fit_rgb import FitRGBConfig, earlier_rgb_run, fit_rgb
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_run
+from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_reference, stage1_run
 
 SPACES = {
-    "rgb": (FitRGBConfig, fit_rgb, "fit-rgb", earlier_rgb_run),
+    "rgb": (FitRGBConfig, fit_rgb, "fit-rgb", lambda config, run_root: earlier_rgb_run(config)),
     "latent": (FitLatentConfig, fit_stage2, "fit-latent", stage1_run),
 }
 
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.stage1:
         if args.space != "latent":
             raise LatentScenesError("--from is for --space latent (a stage-1 run to build on)")
-        given.append(f"stage1={Path(args.stage1).resolve()}")
-    run_dir, config = start_or_resume(args, config_cls, kind, given, check)
-    report_state(fit(config, run_dir, resume=args.resume), run_dir)
+        given.append(f"stage1={stage1_reference(args.stage1, args.run)}")
+    with start_or_resume(
+        args, config_cls, kind, given, lambda config: check(config, Path(args.run))
+    ) as (run_dir, config):
+        report_state(fit(config, run_dir, resume=args.resume), run_dir)
     return 0

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"latentscenes {__version__}")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of input and file errors too")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"latentscenes.cli.{name}")
@@ -56,12 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"latentscenes.cli.{args.command}")
     try:
         return int(module.run(args) or 0)
-    except LatentScenesError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (LatentScenesError, OSError) as error:
+        # bad input, a full disk or a read-only folder: one line, earlier outputs untouched
+        if args.debug:
+            raise
+        print(f"error: {_describe(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:  # SIGINT/SIGTERM: training saves a checkpoint first
+        print(str(error) or "interrupted", file=sys.stderr)
+        return getattr(error, "exit_code", 130)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    return str(error)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     given = [f"data.root={args.data}"] if args.data else []
-    run_dir, config = start_or_resume(args, TrainConfig, "train", given, check_stage1_config)
-    report_state(train_stage1(config, run_dir, resume=args.resume), run_dir)
+    with start_or_resume(args, TrainConfig, "train", given, check_stage1_config) as (run_dir, config):
+        report_state(train_stage1(config, run_dir, resume=args.resume), run_dir)
     return 0

@@ -42,6 +42,7 @@ def read_eg3d(root: Path, start: int = 0, count: int | None = None) -> list[Scen
         raise DataError(f"{path}: expected {{\"labels\": [[relative_path, [25 numbers]], ...]}}")
 
     groups: dict[str, list[tuple[str, str, list]]] = {}
+    origins: dict[str, bool] = {}  # scene id -> whether its images are in a sub-folder
     for i, entry in enumerate(labels):
         where = f"{path} labels[{i}]"
         if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)):
@@ -53,6 +54,12 @@ def read_eg3d(root: Path, start: int = 0, count: int | None = None) -> list[Scen
             scene_id, view = root.resolve().name, relative.stem
         else:
             scene_id, view = relative.parts[0], str(PurePosixPath(*relative.parts[1:]).with_suffix(""))
+        folder = len(relative.parts) > 1
+        if origins.setdefault(scene_id, folder) != folder:
+            raise DataError(
+                f"{where}: scene name '{scene_id}' is used twice: by images directly in {root} "
+                f"(named after the folder) and by the folder {root / scene_id}"
+            )
         groups.setdefault(scene_id, []).append((str(relative), view, entry[1], where))
 
     scene_ids = sorted(groups)

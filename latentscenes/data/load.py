@@ -70,7 +70,35 @@ def read_scene_files(
     if not scenes:
         what = f" from scene {start}" if start else ""
         raise DataError(f"{root}: empty dataset: no {format} scenes found{what}")
+    check_scene_names(scenes)
+    check_inside(root, scenes)
     return format, scenes
+
+
+def check_scene_names(scenes: list[SceneFiles]) -> None:
+    """Scene ids must differ, also in more than case: they name each scene's outputs
+    (renders, cached latents), which would collide on a case-insensitive file system."""
+    seen: dict[str, SceneFiles] = {}
+    for files in scenes:
+        other = seen.setdefault(files.scene_id.casefold(), files)
+        if other is not files:
+            raise DataError(
+                f"{files.source}: scene name '{files.scene_id}' is also used by '{other.scene_id}' "
+                f"({other.source}); scene names must differ (in more than case)"
+            )
+
+
+def check_inside(root: Path, scenes: list[SceneFiles]) -> None:
+    """Every image must lie inside the dataset folder: a symlink that leaves it is refused
+    (the dataset would change with files outside it)."""
+    top = root.resolve()
+    for files in scenes:
+        for folder in {path.parent for path in files.image_paths}:
+            if not folder.resolve().is_relative_to(top):
+                raise DataError(f"{folder}: leads outside the dataset folder {root} (to {folder.resolve()})")
+        for path in files.image_paths:
+            if path.is_symlink() and not path.resolve().is_relative_to(top):
+                raise DataError(f"{path}: leads outside the dataset folder {root} (to {path.resolve()})")
 
 
 def filter_views(files: SceneFiles, above: float | None, num_test_views: int, num_val_views: int = 0) -> SceneFiles:

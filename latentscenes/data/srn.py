@@ -110,6 +110,8 @@ def list_srn_scenes(root: Path) -> list[Path]:
             scenes.append(path)
         elif (path / "pose").is_dir():
             raise DataError(f"{path}: scene has pose/ but no rgb/ folder of images")
+        elif not any(path.iterdir()):
+            raise DataError(f"{path}: empty scene folder (expected rgb/, pose/ and intrinsics.txt)")
     return scenes
 
 

@@ -18,7 +18,7 @@ import torch
 
 from latentscenes.config import load_config
 from latentscenes.rendering.allocator import tune_process
-from latentscenes.runs import RunDir, create_run, open_run, resume_run
+from latentscenes.runs import RunDir, create_run, hold_run, open_run, resume_run
 
 
 def train_in_fresh_process(
@@ -38,10 +38,12 @@ def _train(
     folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str], threads: int
 ) -> dict:
     tune_process(threads)
-    if (folder / "config.yaml").is_file():
-        run, config = resume_run(folder, config_cls, changed=False)
-        state = fit(config, run, resume=True)
-    else:
-        config = load_config(config_cls, config_file, overrides)
-        state = fit(config, create_run(folder, config, kind=kind))
+    resume = (folder / "config.yaml").is_file()
+    config = None if resume else load_config(config_cls, config_file, overrides)  # a bad one creates no folder
+    with hold_run(folder):
+        if resume:
+            run, config = resume_run(folder, config_cls, changed=False)
+        else:
+            run = create_run(folder, config, kind=kind)
+        state = fit(config, run, resume=resume)
     return {"train_seconds": state.train_seconds, "history": state.history}

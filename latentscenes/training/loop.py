@@ -5,11 +5,16 @@ terms a phase asks for; the loop builds one Adam optimiser per phase with a para
 group per trained module, schedules learning rates, logs, evaluates and checkpoints.
 Everything needed to continue exactly (parameters, optimiser state, RNG states, sampler
 order, step counters, training time) is in each checkpoint, so `--resume` after a crash
-ends in the same state as an uninterrupted run.
+ends in the same state as an uninterrupted run. A step whose loss or gradients are not
+finite is skipped, never applied; repeated ones roll the run back to its last checkpoint
+with lower learning rates.
 """
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,9 +25,15 @@ import torch
 from tqdm import tqdm
 
 from latentscenes.data import Scene
-from latentscenes.errors import CheckpointError
+from latentscenes.errors import CheckpointError, TrainingDiverged
 from latentscenes.training.batches import ViewBatch, ViewSampler
-from latentscenes.training.checkpoint import load_checkpoint, save_checkpoint
+from latentscenes.training.checkpoint import (
+    has_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    mismatch,
+    save_checkpoint,
+)
 from latentscenes.training.logger import MetricLogger
 from latentscenes.training.optim import PhaseOptimizer
 from latentscenes.training.recipe import Phase
@@ -60,6 +71,12 @@ class LoopSettings:
     checkpoint_every: int = 200
     seed: int = 0
     progress: bool = True
+    # Numerical faults: a step whose loss or gradients are not finite is skipped; this many in
+    # a row roll the run back to its last checkpoint with its learning rates multiplied by
+    # `rollback_lr_factor`, at most `max_rollbacks` times before the run stops.
+    max_bad_steps: int = 3
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
 
 
 @dataclass
@@ -69,6 +86,24 @@ class LoopState:
     global_step: int = 0
     train_seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
+    lr_scale: float = 1.0  # lowered by each rollback after repeated numerical faults
+    skipped_steps: int = 0  # steps skipped for non-finite loss or gradients
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training after a checkpoint of the last finished step was saved."""
+
+    def __init__(self, signum: int, checkpoint: Path):
+        super().__init__(signum, checkpoint)  # these args: picklable, to cross from a training process
+        self.exit_code = 128 + signum
+
+    def __str__(self) -> str:
+        signum, checkpoint = self.args
+        return f"stopped by {signal.Signals(signum).name}; saved {checkpoint}: continue with --resume"
+
+
+class _RollBack(Exception):
+    """Raised inside the step loop after `max_bad_steps` non-finite steps in a row."""
 
 
 EvalHook = Callable[[LoopState], dict[str, float]]
@@ -87,14 +122,69 @@ def train(
 ) -> LoopState:
     """Run `phases` in order. `stop_after` ends the run after that many global steps (tests
     use it to simulate a crash). Returns the final state; `state.history` holds the eval
-    points `{step, train_seconds, ...metrics}` (training time excludes evaluation)."""
+    points `{step, train_seconds, ...metrics}` (training time excludes evaluation).
+
+    A new run first saves a step-0 checkpoint (where a resume or a rollback before the
+    first periodic checkpoint starts); resuming a run killed before it was written starts
+    afresh. SIGINT and SIGTERM end the run after the current step with a checkpoint
+    (`TrainingInterrupted`); a second signal stops at once."""
     generator = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
+    with _StopRequests() as stop:
+        restart = resume and has_checkpoint(checkpoints)
+        if not restart:
+            _save(checkpoints, model, None, sampler, generator, LoopState())
+        job = _Job(model, phases, sampler, checkpoints, logger, settings, evaluate, stop_after, stop, generator)
+        lr_scale, rollbacks = None, 0
+        while True:
+            try:
+                return _run_phases(job, restart, lr_scale)
+            except _RollBack as fault:
+                rollbacks += 1
+                lr_scale = fault.args[0] * settings.rollback_lr_factor
+                if rollbacks > settings.max_rollbacks:
+                    raise TrainingDiverged(
+                        f"training diverged: loss or gradients stayed non-finite after {settings.max_rollbacks} "
+                        f"rollbacks (learning rates down to x{fault.args[0]:g}); {fault.args[1]}"
+                    ) from None
+                tqdm.write(
+                    f"{settings.max_bad_steps} steps in a row had non-finite values ({fault.args[1]}): "
+                    f"rolling back to {latest_checkpoint(checkpoints)} with learning rates x{lr_scale:g}",
+                    file=sys.stderr,
+                )
+                restart = True
+
+
+@dataclass
+class _Job:
+    """The arguments of one `train` call, shared by its restarts after rollbacks."""
+
+    model: TrainableModel
+    phases: list[Phase]
+    sampler: ViewSampler
+    checkpoints: Path
+    logger: MetricLogger
+    settings: LoopSettings
+    evaluate: EvalHook | None
+    stop_after: int | None
+    stop: _StopRequests
+    generator: torch.Generator
+
+
+def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
+    """Run the phases from a fresh state, or from the last checkpoint when `restart`;
+    `lr_scale` (after a rollback) replaces the checkpoint's learning-rate scale."""
+    model, phases, sampler, checkpoints, logger = job.model, job.phases, job.sampler, job.checkpoints, job.logger
+    settings, evaluate, stop_after, stop, generator = job.settings, job.evaluate, job.stop_after, job.stop, job.generator
     state = LoopState()
     resumed: tuple[dict, dict] | None = None
-    if resume:
-        resumed = load_checkpoint(checkpoints)
+    if restart:
+        resumed = load_checkpoint(checkpoints, fall_back=True)
         state = _restore(model, sampler, generator, *resumed)
+    if lr_scale is not None:
+        state.lr_scale = lr_scale
+        logger.scalars(state.global_step, {"fault/lr_scale": lr_scale})
+    bad_in_a_row = 0
 
     for phase_index in range(state.phase_index, len(phases)):
         phase = phases[phase_index]
@@ -116,26 +206,32 @@ def train(
             if stop_after is not None and state.global_step >= stop_after:
                 bar.close()
                 return state
-            _set_learning_rates(optimizer, base_lrs, phase, state.phase_step)
+            _set_learning_rates(optimizer, base_lrs, phase, state.phase_step, state.lr_scale)
             start = time.perf_counter()
             batch = sampler.sample(
                 generator, config.scenes_per_batch, config.views_per_scene, config.rays_per_view, config.crop
             )
             terms = model.loss_terms(batch, names)
             total = sum(weights[name] * terms[name] for name in names)
-            if not torch.isfinite(total.detach()):
-                raise FloatingPointError(
-                    f"loss became {float(total)} in phase {phase.name} at step {state.phase_step}: "
-                    + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
-                )
             optimizer.zero_grad()
-            total.backward()
-            optimizer.step()
+            fault = _backward(total, terms, optimizer)
+            if fault is None:
+                optimizer.step()
+                bad_in_a_row = 0
+            else:  # never train on non-finite values: the step is skipped
+                optimizer.zero_grad()
+                state.skipped_steps += 1
+                bad_in_a_row += 1
+                fault = f"{phase.name} step {state.phase_step}: {fault}"
+                logger.scalars(state.global_step + 1, {"fault/skipped_steps": state.skipped_steps})
+                if bad_in_a_row >= settings.max_bad_steps:
+                    bar.close()
+                    raise _RollBack(state.lr_scale, fault)
             state.train_seconds += time.perf_counter() - start
             state.phase_step += 1
             state.global_step += 1
             bar.update(1)
-            if state.global_step % settings.log_every == 0 or state.phase_step == config.steps:
+            if fault is None and (state.global_step % settings.log_every == 0 or state.phase_step == config.steps):
                 values = {f"loss/{k}": float(v.detach()) for k, v in terms.items()}
                 values["loss/total"] = float(total.detach())
                 values["time/train_seconds"] = state.train_seconds
@@ -143,8 +239,12 @@ def train(
                 bar.set_postfix({k: f"{float(v.detach()):.4g}" for k, v in terms.items()})
             if evaluate is not None and settings.eval_every and state.global_step % settings.eval_every == 0:
                 _evaluate(evaluate, state, logger, phase.name)
-            if state.global_step % settings.checkpoint_every == 0:
+            if state.global_step % settings.checkpoint_every == 0 and bad_in_a_row == 0:
                 _save(checkpoints, model, optimizer, sampler, generator, state)
+            if stop.signum is not None:
+                bar.close()
+                saved = _save(checkpoints, model, optimizer, sampler, generator, state)
+                raise TrainingInterrupted(stop.signum, saved)
         bar.close()
         state.phase_step = 0
     state.phase_index = len(phases)
@@ -152,6 +252,44 @@ def train(
         _evaluate(evaluate, state, logger, "final")
     _save(checkpoints, model, None, sampler, generator, state)
     return state
+
+
+def _backward(total: torch.Tensor, terms: dict[str, torch.Tensor], optimizer: PhaseOptimizer) -> str | None:
+    """Backpropagate `total` unless it is non-finite; None if the loss and every gradient are
+    finite, otherwise what was not."""
+    if not torch.isfinite(total.detach()):
+        return "loss " + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+    total.backward()
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    grads = [g.coalesce().values() if g.is_sparse else g for g in grads]
+    if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+        return "gradients"
+    return None
+
+
+class _StopRequests:
+    """While active (in the main thread), SIGINT and SIGTERM set `signum` instead of stopping
+    the process; the loop checks it after each step. A second signal stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _request(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._request) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _make_optimizer(model: TrainableModel, phase: Phase) -> tuple[PhaseOptimizer, list[float]]:
@@ -170,9 +308,11 @@ def _make_optimizer(model: TrainableModel, phase: Phase) -> tuple[PhaseOptimizer
     return optimizer, [group["lr"] for group in optimizer.param_groups]
 
 
-def _set_learning_rates(optimizer: PhaseOptimizer, base_lrs: list[float], phase: Phase, step: int) -> None:
+def _set_learning_rates(
+    optimizer: PhaseOptimizer, base_lrs: list[float], phase: Phase, step: int, scale: float
+) -> None:
     config = phase.config
-    factor = config.lr_decay ** (step // config.decay_every)
+    factor = scale * config.lr_decay ** (step // config.decay_every)
     mlp_frozen = config.freeze_mlp_last > 0 and step >= config.steps - config.freeze_mlp_last
     for group, base in zip(optimizer.param_groups, base_lrs):
         group["lr"] = 0.0 if (mlp_frozen and group["name"] == "mlp") else base * factor
@@ -192,7 +332,7 @@ def _save(
     sampler: ViewSampler,
     generator: torch.Generator,
     state: LoopState,
-) -> None:
+) -> Path:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors["rng.generator"] = generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
@@ -203,11 +343,13 @@ def _save(
         "global_step": state.global_step,
         "train_seconds": state.train_seconds,
         "history": state.history,
+        "lr_scale": state.lr_scale,
+        "skipped_steps": state.skipped_steps,
     }
     if optimizer is not None:
         optim_tensors, meta["optimizer"] = optimizer.to_flat()
         tensors.update(optim_tensors)
-    save_checkpoint(folder, f"step-{state.global_step:08d}", tensors, meta)
+    return save_checkpoint(folder, f"step-{state.global_step:08d}", tensors, meta)
 
 
 def _restore(
@@ -217,7 +359,7 @@ def _restore(
     try:
         model.load_state_dict(model_state)
     except (RuntimeError, KeyError) as error:
-        raise CheckpointError(f"checkpoint does not match this model: {error}") from None
+        raise CheckpointError(f"checkpoint does not match this model: {mismatch(error)}") from None
     generator.set_state(tensors["rng.generator"])
     torch.set_rng_state(tensors["rng.torch"])
     sampler.load_state(tensors["sampler.order"])
@@ -227,4 +369,6 @@ def _restore(
         global_step=meta["global_step"],
         train_seconds=meta["train_seconds"],
         history=meta["history"],
+        lr_scale=meta.get("lr_scale", 1.0),
+        skipped_steps=meta.get("skipped_steps", 0),
     )

@@ -16,7 +16,9 @@ variant, `decode.steps=0` its "Encode-Scene only").
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -42,7 +44,9 @@ class FitLatentConfig:
     """Stage 2: new scenes learned in the latent space of a stage-1 run."""
 
     data: DataConfig = option(DataConfig(), "the new scenes")
-    stage1: str = option("", "stage-1 run folder (set by --from): autoencoder, bases, MLP, plane sizes")
+    stage1: str = option(
+        "", "stage-1 run folder, relative to this run's folder (set by --from): autoencoder, bases, MLP, plane sizes"
+    )
     bases: Literal["finetune", "freeze"] = option("finetune", "train the stage-1 base planes further, or freeze them")
     mlp_init: Literal["reinit", "reuse"] = option(
         "reuse", "start from stage 1's MLP, or re-initialise it (the paper's choice; slower to converge)"
@@ -80,10 +84,18 @@ def stage2_phases(config: FitLatentConfig):
     return recipe(**phases)
 
 
-def stage1_run(config: FitLatentConfig) -> tuple[RunDir, TrainConfig]:
+def stage1_run(config: FitLatentConfig, run_root: Path) -> tuple[RunDir, TrainConfig]:
+    """The stage-1 run of the stage-2 run in `run_root` (which may not exist yet). `stage1` is
+    relative to `run_root`, so the two runs can move or be copied together."""
     if not config.stage1:
         raise LatentScenesError("stage 2 needs a stage-1 run: pass --from RUN (made by latentscenes train)")
-    run = open_run(config.stage1)
+    folder = Path(os.path.normpath(Path(run_root) / config.stage1))  # lexically: run_root may not exist yet
+    if not folder.is_dir():
+        raise LatentScenesError(
+            f"stage-1 run {folder} is missing (stage1={config.stage1}, relative to the stage-2 run {run_root}); "
+            "move or copy the stage-1 run with it, or set stage1 in its config.yaml"
+        )
+    run = open_run(folder)
     if run_kind(run) != "train":
         raise LatentScenesError(f"--from {run.root} is a '{run_kind(run)}' run, not a stage-1 (train) run")
     if not (autoencoder_folder(run) / "config.json").is_file():
@@ -91,9 +103,15 @@ def stage1_run(config: FitLatentConfig) -> tuple[RunDir, TrainConfig]:
     return run, load_config(TrainConfig, run.config_path)
 
 
+def stage1_reference(stage1: str | Path, run_root: str | Path) -> str:
+    """The `stage1` config value for the stage-1 run `stage1` (relative to the working
+    directory) of a stage-2 run in `run_root`: the path from one to the other."""
+    return os.path.relpath(Path(stage1).absolute(), Path(run_root).absolute())
+
+
 def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run: RunDir) -> LatentScenes:
     """New scenes with stage 1's autoencoder, base planes and (optionally) MLP."""
-    first, first_config = stage1_run(config)
+    first, first_config = stage1_run(config, run.root)
     torch.manual_seed(config.seed)
     model = LatentScenes(
         collection.scenes, load_autoencoder(autoencoder_folder(first)), first_config.planes, first_config.mlp,
