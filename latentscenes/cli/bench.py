@@ -48,11 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _autoencoder_arguments(cache, batch=16)
     bank = targets.add_parser(
         "bank",
-        help="optimiser step of a bank of N scenes: SparseAdam vs dense Adam",
+        help="optimiser step of a bank of N scenes: RowAdam (sparse) vs dense Adam",
         description=(
             "One optimiser step of a reference-size micro-macro scene bank of --scenes scenes of "
-            "which a batch touches --batch: SparseAdam on sparse per-scene gradients (what training "
-            "uses with planes.sparse_grad=true) and dense Adam, which reads and writes every scene."
+            "which a batch touches --batch: RowAdam (lazy Adam, per-row step counts) on sparse per-scene "
+            "gradients (what training uses with planes.sparse_grad=true) and dense Adam, which reads and "
+            "writes every scene."
         ),
     )
     bank.add_argument("--scenes", type=int, default=1000, help="scenes in the bank (default 1000)")
@@ -148,5 +149,5 @@ def _bank(args: argparse.Namespace) -> dict:
             f"bank {result[key]['bank_mb']:.0f} MB)"
         )
     result["speedup"] = result["dense"]["step_s"] / result["sparse"]["step_s"]
-    print(f"SparseAdam is {result['speedup']:.1f}x faster per step")
+    print(f"RowAdam is {result['speedup']:.1f}x faster per step")
     return result

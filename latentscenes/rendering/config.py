@@ -87,7 +87,7 @@ class TriPlaneConfig:
     sparse_grad: bool = option(
         True,
         "per-scene tensors get sparse gradients holding only the batch's rows, and training "
-        "updates only those rows (SparseAdam); false = dense gradients and Adam over every scene "
+        "updates only those rows (lazy Adam with per-row step counts); false = dense gradients and Adam over every scene "
         "at every step (memory and time grow with all scenes, not the batch)",
     )
 
