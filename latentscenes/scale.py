@@ -8,7 +8,9 @@ For each N, stage 2 (latent) and the RGB baseline learn the same N new scenes (s
 - `psnr_test`: mean PSNR on every scene's test views;
 - `bytes_per_scene_effective`: per-scene parameters + their optimiser state + the shared
   parameters needed to render (bases, MLP, and the latent method's decoder) / N
-  (`latentscenes.training.footprint`);
+  (`latentscenes.training.footprint`); and `peak_rss_bytes_per_scene`, the training
+  process's peak resident memory / N (which includes the data and the Python runtime; for a
+  finished run that a second call reuses, only what reloading it took);
 - `render_ms_128`: one 128 x 128 image of a learned scene (latent render + decode vs RGB
   render), the median of `render_repeats` after a warm-up;
 - `matched`: training seconds per scene for each to reach the lower of the two final
@@ -44,7 +46,7 @@ from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
 METHODS = ("latent", "rgb")
 QUICK_OVERRIDES = (
     "latent.encode.steps=20", "latent.decode.steps=4", "latent.eval.every=10",
-    "rgb.fit.steps=20", "rgb.eval.every=10", "latent.data.num_test_views=4", "rgb.data.num_test_views=4",
+    "rgb.fit.steps=20", "rgb.eval.every=10",
 )
 
 
@@ -110,6 +112,7 @@ def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float)
         "one_time_seconds": one_time_seconds,
         "psnr_test": evaluation["mean"]["test"]["psnr"],
         "bytes_per_scene_effective": footprint.effective_bytes_per_scene,
+        "peak_rss_bytes_per_scene": state["peak_rss_bytes"] / count,
         "footprint": footprint.to_dict(),
         "render_ms_128": render_milliseconds(model, collection.scenes[0], settings.render_size, settings.render_repeats),
         "curve": state["history"],
@@ -155,15 +158,16 @@ def render_milliseconds(model, scene: Scene, size: int, repeats: int) -> float:
 
 def format_table(result: dict) -> str:
     lines = [
-        "| N | method | s / scene | PSNR test | bytes / scene (effective) | render 128 px (ms) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: |",
+        "| N | method | s / scene | PSNR test | bytes / scene (effective) | peak RSS / scene (MB) | render 128 px (ms) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in result["scales"]:
         for method in METHODS:
             values = row[method]
             lines.append(
                 f"| {row['num_scenes']} | {method} | {values['seconds_per_scene']:.1f} | {values['psnr_test']:.2f} | "
-                f"{values['bytes_per_scene_effective']:,.0f} | {values['render_ms_128']:.1f} |"
+                f"{values['bytes_per_scene_effective']:,.0f} | {values['peak_rss_bytes_per_scene'] / 2**20:,.1f} | "
+                f"{values['render_ms_128']:.1f} |"
             )
     return "\n".join(lines)
 

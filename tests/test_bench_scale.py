@@ -16,7 +16,7 @@ STAGE1 = [
 SCALE = [f"{method}.{item}" for method in ("latent", "rgb") for item in TINY] + [
     "rgb.planes.resolution=16", "rgb.planes.channels=8", "latent.encode.scenes_per_batch=2",
 ]
-FIELDS = {"seconds_per_scene", "psnr_test", "bytes_per_scene_effective", "render_ms_128"}
+FIELDS = {"seconds_per_scene", "psnr_test", "bytes_per_scene_effective", "render_ms_128", "peak_rss_bytes_per_scene"}
 
 
 def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
