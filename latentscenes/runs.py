@@ -20,6 +20,12 @@ T = TypeVar("T")
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
+CURVE_FILE = "curve.json"
+RESUME_COMMANDS = {
+    "train": "latentscenes train --resume --run",
+    "fit-latent": "latentscenes fit --space latent --resume --run",
+    "fit-rgb": "latentscenes fit --space rgb --resume --run",
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,11 @@ class RunDir:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def curve_path(self) -> Path:
+        """Held-out metrics against training seconds, written once training has finished."""
+        return self.root / CURVE_FILE
 
     @property
     def renders(self) -> Path:
@@ -85,3 +96,15 @@ def run_kind(run: RunDir) -> str:
         return json.loads((run.root / RUN_FILE).read_text())["kind"]
     except (OSError, ValueError, KeyError) as error:
         raise LatentScenesError(f"{run.root / RUN_FILE} is unreadable: {error}") from None
+
+
+def open_finished_run(path: str | Path) -> RunDir:
+    """`open_run`, refusing a run whose training has not finished (no curve.json yet)."""
+    run = open_run(path)
+    if not run.curve_path.is_file():
+        resume = RESUME_COMMANDS.get(run_kind(run), "the command that started it with --resume --run")
+        raise LatentScenesError(
+            f"{run.root} has not finished training (no {CURVE_FILE}, which a run writes after its last step); "
+            f"finish it first: {resume} {run.root}"
+        )
+    return run
