@@ -16,7 +16,7 @@ import sys  # noqa: E402
 from latentscenes import __version__  # noqa: E402
 from latentscenes.errors import LatentScenesError  # noqa: E402
 
-SUBCOMMANDS = ("data", "train", "fit", "eval", "render", "export", "aware", "bench", "demo")
+SUBCOMMANDS = ("data", "train", "fit", "eval", "render", "export", "report", "aware", "bench", "demo")
 
 DESCRIPTION = """\
 Learn thousands of 3D scenes cheaply: Tri-Plane NeRFs learned in the latent space of an
