@@ -8,6 +8,8 @@
 5. Evaluate both on the held-out views and print PSNR and per-scene time side by side, and
    how much sooner the latent scenes reach the PSNR both end up reaching (their training
    curves, evaluated on the same views).
+6. Write `report.html` (`latentscenes report` of the three runs): the verdict, tables,
+   curves, held-out views and turntables of the cars in one self-contained page.
 
 Stage 1 starts from the autoencoder shipped with the package (`builtin:torcs-cars`,
 trained on the stage-1 meshes only; see `latentscenes/configs/autoencoder-torcs.yaml`),
@@ -32,6 +34,7 @@ from latentscenes.config import load_config
 from latentscenes.data import SceneCollection
 from latentscenes.evaluation.curves import matched_speedup
 from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_scenes
+from latentscenes.evaluation.reports import write_report
 from latentscenes.io import atomic_write_json
 from latentscenes.runs import RunDir
 from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
@@ -99,6 +102,7 @@ def run_demo(settings: DemoSettings) -> dict:
         "rgb": _summarise(rgb, *load_trained(rgb), rgb_state),
         "matched": matched_speedup(latent_state["history"], rgb_state["history"]),
     }
+    summary["report"] = str(write_report([latent.root, rgb.root, stage1.root], settings.out / "report.html"))
     atomic_write_json(settings.out / "demo.json", summary)
     return summary
 
