@@ -13,8 +13,10 @@ browser is Debian's `chromium` package.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -35,21 +37,22 @@ class Chromium:
     def __init__(self, executable: str, timeout: float = 60.0):
         self.timeout = timeout
         self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        self._log = open(Path(self.profile) / "stderr.log", "wb")  # a file: a full pipe would block the browser
         to_browser_read, self._write = os.pipe()
         self._read, from_browser_write = os.pipe()
-
-        def map_fds() -> None:  # in the child: our pipe ends become its fds 3 and 4
-            high_read, high_write = os.dup(to_browser_read), os.dup(from_browser_write)
-            os.dup2(high_read, 3)
-            os.dup2(high_write, 4)
-
-        self.process = subprocess.Popen(
-            [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=map_fds, close_fds=False,
-        )
+        # The browser's ends move to fds >= 10, then bash maps them to 3 and 4 and execs it
+        # (no preexec_fn: forking a threaded process must not run Python in the child).
+        child_read, child_write = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser_read, from_browser_write))
         os.close(to_browser_read)
         os.close(from_browser_write)
+        script = f'exec "$0" "$@" 3<&{child_read} 4>&{child_write} {child_read}<&- {child_write}>&-'
+        self.process = subprocess.Popen(
+            ["bash", "-c", script, executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
+            pass_fds=(child_read, child_write),
+        )
+        os.close(child_read)
+        os.close(child_write)
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict] = []
@@ -74,9 +77,11 @@ class Chromium:
 
     def _receive(self) -> dict:
         while b"\0" not in self._buffer:
+            if not select.select([self._read], [], [], self.timeout)[0]:
+                raise TimeoutError(f"chromium sent nothing for {self.timeout} s")
             chunk = os.read(self._read, 1 << 20)
             if not chunk:
-                stderr = self.process.stderr.read().decode(errors="replace")[-2000:]
+                stderr = (Path(self.profile) / "stderr.log").read_bytes().decode(errors="replace")[-2000:]
                 raise RuntimeError(f"chromium closed the pipe; its stderr ends with:\n{stderr}")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
@@ -116,6 +121,7 @@ class Chromium:
                 os.close(fd)
             except OSError:
                 pass
+        self._log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self) -> "Chromium":

@@ -27,6 +27,9 @@ Typical pipeline:
   latentscenes data info data/cars                            # check a dataset
   latentscenes fit --space rgb --data data/cars --run runs/rgb  # RGB Tri-Plane baseline
   latentscenes eval runs/rgb                                  # PSNR / SSIM of a run
+  latentscenes render runs/rgb --scenes 0                     # turntable video, frames, depth
+  latentscenes export runs/rgb --out exports/rgb              # Tri-Planes + what renders them
+  latentscenes report runs/rgb --out report.html              # one self-contained HTML page
   latentscenes bench render                                   # speed on this machine
 Every command has --help; training commands take --config FILE.yaml and key=value overrides.
 """
