@@ -14,10 +14,12 @@ from latentscenes.cli.main import main
 from latentscenes.config import load_config
 from latentscenes.data.srn import read_poses
 from latentscenes.errors import DataError
-from latentscenes.evaluation.renders import latent_channels_grid, to_uint8
+from latentscenes.evaluation.renders import depth_to_uint8, latent_channels_grid, to_uint8
+from latentscenes.evaluation.turntables import depth_range
 from latentscenes.evaluation.videos import save_video
 from latentscenes.runs import create_run, open_run
 from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
+from latentscenes.rendering.scene_views import SceneViews
 from latentscenes.training.restore import load_trained
 
 
@@ -134,3 +136,14 @@ def test_videos_fall_back_to_gif_without_ffmpeg(tmp_path, monkeypatch):
     assert path == tmp_path / "clip.gif"
     with Image.open(path) as gif:
         assert gif.n_frames == 5 and gif.size == (16, 16)
+
+
+def test_depth_maps_span_the_sequences_surfaces_and_black_out_empty_space():
+    depth = torch.tensor([[[1.0, 1.5], [2.0, 9.0]]])  # one 2x2 view; the last ray hits nothing
+    opacity = torch.tensor([[[1.0, 0.9], [0.6, 0.1]]])
+    views = SceneViews(images=torch.zeros(1, 3, 2, 2), depth=depth, opacity=opacity)
+    near, far = depth_range(views)
+    assert (near, far) == pytest.approx((1.0, 2.1))  # hits span 1..2, widened by 10%
+    grey = depth_to_uint8(depth, opacity, near, far)[0, :, :, 0]
+    # (2.1 - d) / 1.1 * 255: 1.0 -> 255, 1.5 -> 139.09, 2.0 -> 23.18; no hit -> 0
+    assert grey.tolist() == [[255, 139], [23, 0]]

@@ -25,8 +25,9 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def depth_to_uint8(depth: torch.Tensor, opacity: torch.Tensor, near: float, far: float) -> np.ndarray:
-    """Depth maps (..., h, w) as grey uint8 (..., h, w, 3): `near` white, `far` black, and
-    black where the ray hits nothing (opacity < 0.5, where the expected depth means little)."""
+    """Depth maps (..., h, w) as grey uint8 (..., h, w, 3): depth `near` white, `far` black
+    (clamped between), and black where the ray hits nothing (opacity < 0.5, where the
+    expected depth means little)."""
     shade = ((far - depth.float()) / (far - near)).clamp(0, 1) * (opacity.float() >= 0.5)
     grey = (shade * 255).round().to(torch.uint8).cpu().numpy()
     return np.repeat(grey[..., None], 3, axis=-1)

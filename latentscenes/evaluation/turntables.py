@@ -4,7 +4,7 @@ For each chosen scene, in `OUT/<scene_id>/`:
 
     turntable.mp4 (or .gif)         an orbit around the scene (`cameras.turntable_cam2world`)
     turntable/0000.png ...          its frames
-    turntable/depth-0000.png ...    depth maps (near white, far black, empty space black)
+    turntable/depth-0000.png ...    depth maps (nearest surface white, farthest dark, empty space black)
     turntable/depth.npy             float32 (F, h, w): expected depth along each unit ray
     turntable-latent.mp4,           with `latent`: the rendered latent channels, one grey
     turntable/latent-0000.png ...   tile per channel (-1 black, +1 white)
@@ -96,10 +96,12 @@ def render_scene_path(model, row: int, scene: Scene, cam2world: torch.Tensor, si
     return render_path(lambda c, k: render_cameras(model, row, scene, c, k, size), poses, intrinsics)
 
 
-def write_views(folder: Path, views: SceneViews, near: float, far: float, latent: bool) -> None:
+def write_views(folder: Path, views: SceneViews, latent: bool) -> None:
     """`NNNN.png` frames, `depth-NNNN.png` and `depth.npy`, and with `latent` (latent scenes)
-    `latent-NNNN.png` channel tiles, all at the images' size."""
+    `latent-NNNN.png` channel tiles, all at the images' size. Depth maps share one grey scale
+    per sequence: its nearest surface white, its farthest black (and empty space black)."""
     scale = views.images.shape[-2] // views.depth.shape[-2]  # latent scenes' depth is at the latent resolution
+    near, far = depth_range(views)
     depth = depth_to_uint8(views.depth, views.opacity, near, far).repeat(scale, axis=-3).repeat(scale, axis=-2)
     for index, (frame, depth_map) in enumerate(zip(to_uint8(views.images), depth)):
         save_png(folder / f"{index:04d}.png", frame)
@@ -112,17 +114,27 @@ def write_views(folder: Path, views: SceneViews, near: float, far: float, latent
             save_png(folder / f"latent-{index:04d}.png", tiles)
 
 
+def depth_range(views: SceneViews) -> tuple[float, float]:
+    """(nearest, farthest) expected depth of the rays that hit something (opacity >= 0.5),
+    slightly widened so the farthest surface stays visible; (0, 1) if none does."""
+    hits = views.depth[views.opacity >= 0.5]
+    if hits.numel() == 0:
+        return 0.0, 1.0
+    near, far = float(hits.min()), float(hits.max())
+    margin = max(far - near, 1e-3) * 0.1
+    return near, far + margin
+
+
 def render_scene_files(
     model, row: int, scene: Scene, settings: TurntableSettings, out: Path, poses: torch.Tensor | None = None
 ) -> list[Path]:
     """Write a scene's turntable (unless `settings.frames` is 0) and its views from `poses`
     (N, 4, 4) into `out`; returns the videos written and the folders of frames."""
     size = view_size(scene, settings.size)
-    near, far = model.render_config.near, model.render_config.far
     written = []
     if settings.frames:
         views = render_scene_path(model, row, scene, turntable_cameras(scene, settings), size)
-        write_views(out / "turntable", views, near, far, settings.latent)
+        write_views(out / "turntable", views, settings.latent)
         written.append(save_video(out / "turntable", to_uint8(views.images), settings.fps, settings.format))
         if settings.latent and views.latents is not None:
             tiles = latent_channels_grid(views.latents, size[0] // views.latents.shape[-2])
@@ -130,6 +142,6 @@ def render_scene_files(
         written.append(out / "turntable")
     if poses is not None:
         views = render_scene_path(model, row, scene, poses, size)
-        write_views(out / "poses", views, near, far, settings.latent)
+        write_views(out / "poses", views, settings.latent)
         written.append(out / "poses")
     return written
