@@ -51,6 +51,7 @@ def write_export(run: RunDir, model, collection, out: Path) -> Path:
         raise LatentScenesError(f"export folder {out} is not empty; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's folder is private; the export is meant to be shared
     try:
         _write(staging, run, model, collection)
         if out.exists():
