@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+import yaml
 from PIL import Image
 
 from latentscenes.evaluation.curves import matched_speedup
@@ -133,9 +134,17 @@ def _verdict(runs: list[RunSummary]) -> str:
 
 
 def _same_scenes(a: RunSummary, b: RunSummary) -> bool:
+    """Whether two runs learned the same scenes: the scene ids of their eval.json files, else
+    the same dataset selection in their configs (folder, first scene, count, size, held-out views)."""
     if a.evaluation and b.evaluation:
         return set(a.evaluation["scenes"]) == set(b.evaluation["scenes"])
-    return a.num_scenes == b.num_scenes
+
+    def selection(run: RunSummary) -> dict:
+        data = yaml.safe_load(run.config_text).get("data", {})
+        keys = ("root", "start", "count", "size", "num_test_views", "num_val_views")
+        return {key: data.get(key) for key in keys} | {"root": str(Path(data.get("root", "")).resolve())}
+
+    return a.num_scenes == b.num_scenes and selection(a) == selection(b)
 
 
 def _comparison(latent: RunSummary, rgb: RunSummary, stage1: list[RunSummary]) -> str:
