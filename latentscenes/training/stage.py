@@ -57,7 +57,7 @@ def run_stage(
     finally:
         logger.close()
     if stop_after is None:
-        atomic_write_json(run.root / "curve.json", {"num_scenes": len(collection), "points": state.history})
+        atomic_write_json(run.curve_path, {"num_scenes": len(collection), "points": state.history})
         save_comparisons(run.renders, model.render_images, collection, eval_config.scenes)
         if on_finish is not None:
             on_finish(state)
