@@ -45,6 +45,7 @@ __all__ = [
     "camera_elevation",
     "look_at",
     "orbit_cam2world",
+    "turntable_cam2world",
     "rotation_error",
 ]
 
@@ -216,6 +217,21 @@ def orbit_cam2world(
         dim=-1,
     )
     return look_at(eye).to(torch.float32)
+
+
+def turntable_cam2world(
+    frames: int, radius: float, elevation_deg: float, start_azimuth_deg: float = 0.0
+) -> Tensor:
+    """OpenCV cam2world of `frames` cameras evenly spaced on one full turn around the z axis,
+    at a fixed radius and elevation, looking at the origin. Returns (frames, 4, 4).
+
+    Frame k sits at azimuth ``start + 360 k / frames`` degrees (counter-clockwise seen from
+    above), so the last frame is one step short of the first and the path loops seamlessly.
+    """
+    if frames < 1:
+        raise ValueError(f"a turntable needs at least 1 frame, got {frames}")
+    azimuths = start_azimuth_deg + 360.0 * torch.arange(frames, dtype=torch.float64) / frames
+    return orbit_cam2world(radius, azimuths, elevation_deg)
 
 
 def rotation_error(cam2world: Tensor) -> Tensor:

@@ -27,6 +27,12 @@ T = TypeVar("T")
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
+CURVE_FILE = "curve.json"
+RESUME_COMMANDS = {
+    "train": "latentscenes train --resume --run",
+    "fit-latent": "latentscenes fit --space latent --resume --run",
+    "fit-rgb": "latentscenes fit --space rgb --resume --run",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,11 @@ class RunDir:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def curve_path(self) -> Path:
+        """Held-out metrics against training seconds, written once training has finished."""
+        return self.root / CURVE_FILE
 
     @property
     def renders(self) -> Path:
@@ -148,3 +159,15 @@ def _acquire(root: Path) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
+
+
+def open_finished_run(path: str | Path) -> RunDir:
+    """`open_run`, refusing a run whose training has not finished (no curve.json yet)."""
+    run = open_run(path)
+    if not run.curve_path.is_file():
+        resume = RESUME_COMMANDS.get(run_kind(run), "the command that started it with --resume --run")
+        raise LatentScenesError(
+            f"{run.root} has not finished training (no {CURVE_FILE}, which a run writes after its last step); "
+            f"finish it first: {resume} {run.root}"
+        )
+    return run

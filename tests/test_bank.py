@@ -140,3 +140,39 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="micro_channels"):
         TriPlaneConfig(channels=8, micro_channels=8)
     assert TriPlaneConfig(micro_macro=False, channels=8, micro_channels=10).macro_channels == 0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_ultralight_scenes_are_base_weights_and_a_bias(sparse):
+    """ULW: planes_s = sum_b W[s, b] B_b + bias_s, every channel from the bases; the gradients
+    are dL/dW[s, b] = <G_s, B_b> and dL/dbias_s = sum(G_s) for an upstream gradient G."""
+    config = TriPlaneConfig(channels=4, resolution=3, micro_channels=0, num_bases=5, sparse_grad=sparse)
+    bank = SceneBank(6, config, torch.Generator().manual_seed(0)).double()
+    assert config.ultralight and bank.per_scene_names() == ("weights", "bias")
+    assert bank.plane_parameters() == [] and bank.per_scene_values() == 5 + 1
+    with torch.no_grad():
+        bank.bias.normal_()
+    index = torch.tensor([4, 1])
+    planes = bank(index)
+    assert planes.shape == (2, 3, 4, 3, 3)
+    expected = torch.einsum("sb,bpcxy->spcxy", bank.weights[index], bank.bases) + bank.bias[index].view(2, 1, 1, 1, 1)
+    torch.testing.assert_close(planes, expected)
+
+    upstream = torch.randn(2, 3, 4, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    (planes * upstream).sum().backward()
+    grad_weights = bank.weights.grad.to_dense() if sparse else bank.weights.grad
+    grad_bias = bank.bias.grad.to_dense() if sparse else bank.bias.grad
+    for row, s in enumerate(index.tolist()):
+        torch.testing.assert_close(grad_weights[s], torch.einsum("pcxy,bpcxy->b", upstream[row], bank.bases.detach()))
+        torch.testing.assert_close(grad_bias[s], upstream[row].sum())
+    untouched = [s for s in range(6) if s not in index.tolist()]
+    assert grad_weights[untouched].abs().sum() == 0 and grad_bias[untouched].abs().sum() == 0
+    assert bank.micro.grad is None and bank.bases.grad.abs().sum() > 0
+
+
+def test_ultralight_scene_of_the_reference_size_is_51_values():
+    bank = SceneBank(3, TriPlaneConfig(micro_channels=0))
+    assert bank.per_scene_values() == 50 + 1
+    assert bank.bases.shape == (50, 3, 32, 64, 64)
+    grown = bank.add_scenes(2)
+    assert bank(grown).shape == (2, 3, 32, 64, 64) and bank.micro.numel() == 0

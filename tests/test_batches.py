@@ -59,3 +59,32 @@ def test_whole_images_are_converted_on_first_use_only():
     assert batch.images is images
     for i, row in enumerate(batch.scene_index.tolist()):
         torch.testing.assert_close(images[i], scenes[row].model_images(batch.views[i]))
+
+
+def test_batches_of_some_scenes_cover_every_scene_evenly():
+    """7 scenes, 3 per batch: after every step the visit counts differ by at most one, no batch
+    holds a scene twice (batches straddle epochs: 7 is not a multiple of 3), and after 7 steps
+    (3 epochs) every scene has been visited exactly 3 times."""
+    sampler = ViewSampler([_scene(f"s{i}", i) for i in range(7)])
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.zeros(7, dtype=torch.int64)
+    for step in range(1, 50):
+        rows = sampler.sample(generator, 3, 1).scene_index
+        assert len(set(rows.tolist())) == 3, f"step {step} holds a scene twice: {rows.tolist()}"
+        counts += torch.bincount(rows, minlength=7)
+        assert int(counts.max() - counts.min()) <= 1, f"step {step}: counts {counts.tolist()}"
+        if step % 7 == 0:
+            assert counts.tolist() == [3 * step // 7] * 7
+
+
+def test_sampler_order_resumes_from_its_state():
+    scenes = [_scene(f"s{i}", i) for i in range(5)]
+    sampler, generator = ViewSampler(scenes), torch.Generator().manual_seed(0)
+    for _ in range(3):
+        sampler.sample(generator, 2, 1)
+    resumed, resumed_generator = ViewSampler(scenes), torch.Generator()
+    resumed.load_state(sampler.state())
+    resumed_generator.set_state(generator.get_state())
+    for _ in range(6):
+        a, b = sampler.sample(generator, 2, 1), resumed.sample(resumed_generator, 2, 1)
+        assert torch.equal(a.scene_index, b.scene_index) and torch.equal(a.views, b.views)

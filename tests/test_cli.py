@@ -91,7 +91,7 @@ def test_bench_joint_cache_and_bank_report_their_figures(tmp_path, capsys):
     result = json.loads(bank.read_text())
     assert result["sparse"]["sparse"] and not result["dense"]["sparse"] and result["speedup"] > 0
     out = capsys.readouterr().out
-    assert "phase-B step" in out and "images/s" in out and "SparseAdam" in out
+    assert "phase-B step" in out and "images/s" in out and "RowAdam" in out
 
 
 def test_parser_builds_without_running_anything():

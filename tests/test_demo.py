@@ -1,11 +1,15 @@
 """`latentscenes demo` end to end on a few pybullet objects with tiny step counts: every
-stage runs, overrides reach the run they name, and the summary holds both runs' figures."""
+stage runs, overrides reach the run they name, the summary holds both runs' figures, and
+the report it writes opens in headless Chromium with every picture and video loaded."""
 
+import contextlib
+import io
 import json
 
 import pytest
 import yaml
 
+from chromium import find_chromium, open_and_check
 from latentscenes.cli.main import main
 
 FAST_RENDER = ["render.samples=8", "render.importance_samples=8", "logging.backend=none"]
@@ -15,12 +19,20 @@ LATENT = ["encode.steps=4", "encode.scenes_per_batch=3", "decode.steps=2", "deco
 RGB = ["fit.steps=4", "fit.scenes_per_batch=3", "eval.every=2", *FAST_RENDER]
 
 
-def test_demo_runs_both_stages_and_the_baseline_and_compares_them(tmp_path, capsys):
-    out = tmp_path / "demo"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo's folder and what it printed."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
     overrides = [*STAGE1, *(f"latent.{item}" for item in LATENT), *(f"rgb.{item}" for item in RGB)]
     args = ["demo", "--out", str(out), "--source", "pybullet-objects", "--scenes", "6", "--views", "14", "--size", "32"]
-    assert main([*args, "--no-progress", *overrides]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main([*args, "--no-progress", *overrides]) == 0
+    return out, printed.getvalue()
 
+
+def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
+    out, printed = demo
     configs = {name: yaml.safe_load((out / "runs" / name / "config.yaml").read_text()) for name in ("stage1", "latent", "rgb")}
     assert configs["stage1"]["scenes"]["steps"] == 4 and configs["stage1"]["joint"]["steps"] == 2
     assert configs["latent"]["encode"]["steps"] == 4 and configs["latent"]["decode"]["steps"] == 2
@@ -49,9 +61,25 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(tmp_path, caps
     for row in summary["amortised"]:
         fast = near["matched"]["fast_seconds"] / new + one_time / row["scenes"]
         assert row["speedup"] == pytest.approx(near["matched"]["slow_seconds"] / new / fast)
-    printed = capsys.readouterr().out
     assert "latent Tri-Planes" in printed and "RGB Tri-Planes" in printed and "faster" in printed
     assert f"to reach {near['matched']['psnr']:.2f} dB" in printed and "over its last quarter" in printed
+
+
+def test_demo_writes_the_report_and_prints_its_path(demo, tmp_path):
+    out, printed = demo
+    assert f"report: {out / 'report.html'}" in printed
+    page = (out / "report.html").read_text()
+    summary = json.loads((out / "demo.json").read_text())
+    # the verdict states the demo's own figures: both PSNRs and the matched-PSNR speed-up
+    assert f"latent {summary['latent']['test']['psnr']:.2f} dB vs RGB {summary['rgb']['test']['psnr']:.2f} dB" in page
+    speedup = summary["matched"]["speedup"]
+    assert (f"latent {speedup:.1f}x faster" if speedup >= 1 else f"RGB {1 / speedup:.1f}x faster") in page
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    state, errors = open_and_check(find_chromium(), out / "report.html", tmp_path / "demo-report.png")
+    assert errors == []
+    assert all(i["complete"] and i["width"] > 0 for i in state["images"]), state
+    assert len(state["videos"]) == 6 and all(v["ready"] >= 2 for v in state["videos"]), state
 
 
 def _report_process(config, run, resume=False):

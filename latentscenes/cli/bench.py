@@ -56,17 +56,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _autoencoder_arguments(cache, batch=16)
     bank = targets.add_parser(
         "bank",
-        help="optimiser step of a bank of N scenes: SparseAdam vs dense Adam",
+        help="optimiser step of a bank of N scenes: RowAdam (sparse) vs dense Adam",
         description=(
             "One optimiser step of a reference-size micro-macro scene bank of --scenes scenes of "
-            "which a batch touches --batch: SparseAdam on sparse per-scene gradients (what training "
-            "uses with planes.sparse_grad=true) and dense Adam, which reads and writes every scene."
+            "which a batch touches --batch: RowAdam (lazy Adam, per-row step counts) on sparse per-scene "
+            "gradients (what training uses with planes.sparse_grad=true) and dense Adam, which reads and "
+            "writes every scene."
         ),
     )
     bank.add_argument("--scenes", type=int, default=1000, help="scenes in the bank (default 1000)")
     bank.add_argument("--batch", type=int, default=16, help="scenes per batch (default 16)")
     _common(bank, repeats=5, device=False)
-    scale = targets.add_parser(
+    processes = targets.add_parser(
         "torchrun",
         help="scenes per second of RGB fitting under torchrun with 1, 2, ... processes",
         description=(
@@ -77,12 +78,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--data, a dataset of 8 pybullet objects at 32 px is built in a temporary folder."
         ),
     )
-    scale.add_argument("--data", help="dataset folder (default: 8 objects built for the benchmark)")
-    scale.add_argument("--processes", default="1,2", help="comma-separated process counts (default 1,2)")
-    scale.add_argument("--steps", type=int, default=30, help="training steps per run (default 30)")
-    scale.add_argument("--batch", type=int, default=2, help="scenes per process and step (default 2)")
-    scale.add_argument("--threads-per-process", type=int, default=1, help="torch threads of each process (default 1)")
-    scale.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+    processes.add_argument("--data", help="dataset folder (default: 8 objects built for the benchmark)")
+    processes.add_argument("--processes", default="1,2", help="comma-separated process counts (default 1,2)")
+    processes.add_argument("--steps", type=int, default=30, help="training steps per run (default 30)")
+    processes.add_argument("--batch", type=int, default=2, help="scenes per process and step (default 2)")
+    processes.add_argument("--threads-per-process", type=int, default=1, help="torch threads of each process (default 1)")
+    processes.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+
+    scale = targets.add_parser(
+        "scale",
+        help="cost per scene against N: latent scenes vs RGB Tri-Planes on the same N new scenes",
+        description=(
+            "For each N of --scenes, stage 2 (from the stage-1 run --from) and the RGB baseline learn the "
+            "same N new scenes of --data (from --start), each in a fresh process, and are measured: "
+            "training seconds per scene (stage 1's time amortised over N for the latent method), test "
+            "PSNR, effective bytes per scene (per-scene parameters + their optimiser state + shared "
+            "parameters / N) and the time to render one 128 x 128 image. Writes bench.json, bench.md "
+            "and bench.png to --out; running it again with the same --out resumes the runs."
+        ),
+    )
+    scale.add_argument("--from", dest="stage1", required=True, metavar="RUN", help="the stage-1 run (latentscenes train)")
+    scale.add_argument("--data", required=True, metavar="DIR", help="dataset holding the new scenes")
+    scale.add_argument("--start", type=int, default=0, help="first new scene in the dataset (default 0)")
+    scale.add_argument(
+        "--scenes", default=None, help="comma-separated numbers of scenes N (default 10,100,1000; 2,4 with --quick)"
+    )
+    scale.add_argument("--out", default="bench-scale", help="folder for runs and results (default ./bench-scale)")
+    scale.add_argument("--latent-config", default=None, metavar="FILE", help="stage-2 config (default: the demo's)")
+    scale.add_argument("--rgb-config", default=None, metavar="FILE", help="RGB baseline config (default: the demo's)")
+    scale.add_argument("--repeats", type=int, default=3, help="timed 128 x 128 renders per case (default 3)")
+    scale.add_argument(
+        "--quick", action="store_true", help="minutes, not hours: short runs, and N = 2 and 4 unless --scenes"
+    )
+    scale.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="latent.key=value and rgb.key=value override the two configs"
+    )
+    scale.set_defaults(json=None)
 
 
 def _common(parser: argparse.ArgumentParser, repeats: int, device: bool = True) -> None:
@@ -105,7 +136,8 @@ def _autoencoder_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    result = {"render": _render, "joint": _joint, "cache": _cache, "bank": _bank, "torchrun": _torchrun}[args.target](args)
+    targets = {"render": _render, "joint": _joint, "cache": _cache, "bank": _bank, "scale": _scale, "torchrun": _torchrun}
+    result = targets[args.target](args)
     result["threads"] = torch.get_num_threads()
     if args.json:
         atomic_write_json(args.json, result)
@@ -173,7 +205,35 @@ def _bank(args: argparse.Namespace) -> dict:
             f"bank {result[key]['bank_mb']:.0f} MB)"
         )
     result["speedup"] = result["dense"]["step_s"] / result["sparse"]["step_s"]
-    print(f"SparseAdam is {result['speedup']:.1f}x faster per step")
+    print(f"RowAdam is {result['speedup']:.1f}x faster per step")
+    return result
+
+
+def _scale(args: argparse.Namespace) -> dict:
+    from pathlib import Path
+
+    from latentscenes.errors import LatentScenesError
+    from latentscenes.scale import ScaleSettings, format_table, quick, run_scale
+
+    scenes = args.scenes or ("2,4" if args.quick else "10,100,1000")
+    try:
+        counts = tuple(int(value) for value in scenes.split(","))
+    except ValueError:
+        raise LatentScenesError(f"--scenes must be comma-separated integers, got {scenes!r}") from None
+    if any(count < 1 for count in counts):
+        raise LatentScenesError(f"--scenes must be positive, got {scenes!r}")
+    bad = [item for item in args.overrides if not item.startswith(("latent.", "rgb."))]
+    if bad:
+        raise LatentScenesError(f"overrides must start with latent. or rgb., got {bad[0]!r}")
+    settings = ScaleSettings(
+        out=Path(args.out), stage1=Path(args.stage1), data=Path(args.data), start=args.start, counts=counts,
+        latent_config=args.latent_config and Path(args.latent_config),
+        rgb_config=args.rgb_config and Path(args.rgb_config),
+        overrides=tuple(args.overrides), render_repeats=args.repeats,
+    )
+    result = run_scale(quick(settings) if args.quick else settings)
+    print(format_table(result))
+    print(f"wrote {Path(args.out) / 'bench.json'}, bench.md and bench.png")
     return result
 
 

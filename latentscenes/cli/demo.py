@@ -16,7 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Build real textured TORCS cars (fetched with apt-get download, or --torcs-root), train\n"
             "stage 1 on cars from some meshes, learn cars from other meshes in its latent space\n"
             "(stage 2), fit the RGB Tri-Plane baseline on the same cars, and print held-out PSNR and\n"
-            "per-scene training time side by side. CPU-sized settings: the packaged\n"
+            "per-scene training time side by side; write OUT/report.html (latentscenes report of the\n"
+            "three runs) and print its path. CPU-sized settings: the packaged\n"
             "configs/demo-*.yaml. Re-running with the same --out resumes instead of redoing."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_summary(summary))
     print(f"details: {Path(args.out) / 'demo.json'}; renders in {Path(args.out) / 'runs'}/*/renders")
+    print(f"report: {summary['report']}")
     return 0

@@ -32,7 +32,7 @@ from latentscenes.data.scene import SceneFiles
 from latentscenes.errors import DataError
 from latentscenes.io import atomic_write_text
 
-__all__ = ["write_srn_scene", "is_srn_root", "list_srn_scenes", "read_srn_scene", "read_srn"]
+__all__ = ["write_srn_scene", "is_srn_root", "list_srn_scenes", "read_srn_scene", "read_srn", "read_pose_file", "read_poses"]
 
 
 def write_srn_scene(
@@ -138,12 +138,10 @@ def read_srn_scene(scene_dir: Path) -> SceneFiles:
         pose_path = scene_dir / "pose" / f"{image.stem}.txt"
         if not pose_path.is_file():
             raise DataError(f"{pose_path}: missing pose for image {image}")
-        text = pose_path.read_text()
-        try:
-            values = [float(v) for v in text.split()]
-        except ValueError:
-            raise DataError(f"{pose_path}: pose must be 16 numbers, got {text.strip()[:60]!r}") from None
-        pose = parse_pose(values, str(pose_path))
+        in_file = read_pose_file(pose_path)
+        if len(in_file) != 1:
+            raise DataError(f"{pose_path}: a view's pose file must hold one pose (16 numbers), got {len(in_file)}")
+        pose = in_file[0]
         poses.append(np.linalg.inv(pose) if world2cam else pose)
     num_views = len(images)
     K = check_intrinsics(
@@ -158,6 +156,37 @@ def read_srn_scene(scene_dir: Path) -> SceneFiles:
         view_names=stems,
         source=scene_dir,
     )
+
+
+def read_pose_file(path: Path) -> np.ndarray:
+    """The poses of an SRN pose file: 16 numbers per 4x4 cam2world (row-major, OpenCV), one
+    pose in SRN's own files, or several one after the other. Returns float64 (N, 4, 4)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the pose file: {error.strerror or error}") from None
+    try:
+        values = [float(v) for v in text.split()]
+    except ValueError:
+        raise DataError(f"{path}: pose must be 16 numbers, got {text.strip()[:60]!r}") from None
+    if not values or len(values) % 16:
+        raise DataError(f"{path}: a pose file holds 16 numbers per pose (a 4x4 cam2world matrix), got {len(values)}")
+    return np.stack([parse_pose(values[i : i + 16], f"{path} (pose {i // 16})") for i in range(0, len(values), 16)])
+
+
+def read_poses(path: Path) -> np.ndarray:
+    """cam2world poses from an SRN pose file or a folder of them (an SRN scene's `pose/`,
+    files in name order). Returns float64 (N, 4, 4)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".txt")
+        if not files:
+            raise DataError(f"{path}: no .txt pose files in this folder")
+        return np.concatenate([read_pose_file(file) for file in files])
+    if not path.exists():
+        raise DataError(f"{path}: no such pose file or folder")
+    return read_pose_file(path)
 
 
 def _read_intrinsics(path: Path, images: list[Path]) -> tuple[bool, float, float, float, tuple[float, float]]:

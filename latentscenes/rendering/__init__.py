@@ -6,6 +6,8 @@
 - `samplers`: stratified and importance (inverse-CDF) samples along rays
 - `volume`: compositing weights, accumulation, depth, background (pure math)
 - `renderer`: `render_rays` (any field), `render` (Tri-Planes), `render_views` (images)
+- `scene_views`: `render_scene_views` (one scene's whole views from any cameras: images,
+  depth, latents decoded by a given decoder), `render_path` (a camera path in chunks)
 - `config`: `RenderConfig`, `DecoderConfig`, `TriPlaneConfig`
 - `bench`: `bench_render` timings
 """

@@ -75,7 +75,12 @@ class TriPlaneConfig:
     micro_macro: bool = option(
         True, "planes = concat(per-scene micro planes, mix of shared base planes + bias)"
     )
-    micro_channels: int = option(10, "per-scene channels (micro_macro only); the rest are macro", min=0)
+    micro_channels: int = option(
+        10,
+        "per-scene channels (micro_macro only); the rest are macro. 0 = ultra-lightweight scenes "
+        "(Fused-Planes' ULW): a scene is only its base weights and bias",
+        min=0,
+    )
     num_bases: int = option(50, "shared base planes M (micro_macro only)", min=1)
     init_std: float = option(
         0.1,
@@ -87,7 +92,7 @@ class TriPlaneConfig:
     sparse_grad: bool = option(
         True,
         "per-scene tensors get sparse gradients holding only the batch's rows, and training "
-        "updates only those rows (SparseAdam); false = dense gradients and Adam over every scene "
+        "updates only those rows (lazy Adam with per-row step counts); false = dense gradients and Adam over every scene "
         "at every step (memory and time grow with all scenes, not the batch)",
     )
 
@@ -97,6 +102,11 @@ class TriPlaneConfig:
                 f"config key 'micro_channels' ({self.micro_channels}) must be smaller than "
                 f"'channels' ({self.channels}) when micro_macro is on"
             )
+
+    @property
+    def ultralight(self) -> bool:
+        """Scenes are only base weights and a bias (micro-macro without micro channels)."""
+        return self.micro_macro and self.micro_channels == 0
 
     @property
     def macro_channels(self) -> int:

@@ -10,6 +10,10 @@ with per-scene `micro` (N, 3, Cm, R, R), `weights` W (N, M) and `bias` (N,), and
 shared `bases` (M, 3, Cb, R, R); C = Cm + Cb (reference: 10 + 22, M = 50, W ~ N(0, 1),
 bias 0).
 
+Ultra-lightweight mode (Fused-Planes' ULW scenes): micro-macro with Cm = 0, so a scene is
+only its M weights and its bias (M + 1 values instead of 3 Cm R^2 + M + 1); `micro` is
+then an empty (N, 3, 0, R, R) tensor that holds no values and is not trained.
+
 `bank(scene_indices)` reads only the selected scenes' rows (index_select, or an
 embedding lookup with sparse gradients when `config.sparse_grad`), never the whole bank.
 Parameter groups for optimisers: `plane_parameters()` (per-scene planes or micro planes)
@@ -84,7 +88,7 @@ class SceneBank(nn.Module):
         self.config = config = config or TriPlaneConfig()
         r = config.resolution
         if config.micro_macro:
-            self.micro = nn.Parameter(self._init_micro(num_scenes, generator))
+            self.micro = nn.Parameter(self._init_micro(num_scenes, generator), requires_grad=not config.ultralight)
             self.weights = nn.Parameter(self._init_weights(num_scenes, generator))
             self.bias = nn.Parameter(torch.zeros(num_scenes))
             std = config.init_std / math.sqrt(config.num_bases)
@@ -113,7 +117,9 @@ class SceneBank(nn.Module):
         return self.config.channels
 
     def plane_parameters(self) -> list[nn.Parameter]:
-        """Per-scene planes: `planes` (plain) or `micro` (micro-macro)."""
+        """Per-scene planes: `planes` (plain) or `micro` (micro-macro; none when ultra-lightweight)."""
+        if self.config.ultralight:
+            return []
         return [self.micro] if self.config.micro_macro else [self.planes]
 
     def basis_parameters(self) -> list[nn.Parameter]:
@@ -121,7 +127,9 @@ class SceneBank(nn.Module):
         return [self.bases, self.weights, self.bias] if self.config.micro_macro else []
 
     def per_scene_names(self) -> tuple[str, ...]:
-        """Names of the tensors whose row i belongs to scene i."""
+        """Names of the tensors whose row i belongs to scene i (and holds values)."""
+        if self.config.ultralight:
+            return ("weights", "bias")
         return ("micro", "weights", "bias") if self.config.micro_macro else ("planes",)
 
     def sparse_parameters(self) -> list[nn.Parameter]:
@@ -132,9 +140,7 @@ class SceneBank(nn.Module):
 
     def per_scene_values(self) -> int:
         """Trainable values per scene (micro planes + weights + bias, or whole planes)."""
-        if self.config.micro_macro:
-            return self.micro[0].numel() + self.weights.shape[1] + 1
-        return self.planes[0].numel()
+        return sum(getattr(self, name)[0].numel() for name in self.per_scene_names())
 
     def shared_values(self) -> int:
         """Values shared by all scenes (the bases; 0 in plain mode)."""

@@ -51,8 +51,10 @@ class ViewBatch:
 class ViewSampler:
     """Draws training batches from `scenes`; scene i is bank row `bank_offset + i`.
 
-    Scenes are visited in shuffled order without replacement (an epoch visits every
-    scene once); views are drawn at random from each scene's `split`.
+    Scenes are visited in shuffled order without replacement: an epoch visits every scene
+    once, so after any step the scenes' visit counts differ by at most one, however few
+    scenes a batch holds. A batch that straddles two epochs never holds a scene twice.
+    Views are drawn at random from each scene's `split`.
     """
 
     def __init__(self, scenes: list[Scene], split: str = "train", bank_offset: int = 0):
@@ -112,6 +114,14 @@ class ViewSampler:
     def _next_scenes(self, generator: torch.Generator, count: int) -> torch.Tensor:
         if len(self._order) < count:
             fresh = torch.randperm(len(self.scenes), generator=generator)
-            self._order = torch.cat([self._order, fresh])
+            self._order = torch.cat([self._order, _defer(fresh, self._order, count - len(self._order))])
         chosen, self._order = self._order[:count], self._order[count:]
         return chosen
+
+
+def _defer(epoch: torch.Tensor, tail: torch.Tensor, head: int) -> torch.Tensor:
+    """`epoch` (a permutation) reordered so that its first `head` entries, which share a batch
+    with `tail` (the previous epoch's unvisited end), avoid the scenes in `tail`; the other
+    entries keep their order. Needs head <= len(epoch) - len(tail)."""
+    first = epoch[~torch.isin(epoch, tail)][:head]
+    return torch.cat([first, epoch[~torch.isin(epoch, first)]])

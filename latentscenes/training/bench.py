@@ -7,7 +7,7 @@
 - `bench_cache`: images per second encoded to posterior means without gradients (filling
   the latent cache of phase A and stage 2).
 - `bench_bank`: one optimiser step of a scene bank of N scenes of which a batch touches S,
-  with dense Adam versus SparseAdam on sparse per-scene gradients.
+  with dense Adam versus RowAdam on sparse per-scene gradients.
 
 Inputs are random (speed does not depend on content); timings are medians after a warm-up.
 """
@@ -163,7 +163,7 @@ def bench_cache(
 
 def bench_bank(num_scenes: int = 1000, scenes_per_batch: int = 16, sparse: bool = True, repeats: int = 5) -> dict:
     """Seconds per optimiser step of a reference-size micro-macro bank of `num_scenes` scenes
-    (gather `scenes_per_batch` scenes, a loss, backward, step), with SparseAdam on sparse
+    (gather `scenes_per_batch` scenes, a loss, backward, step), with RowAdam on sparse
     per-scene gradients or dense Adam; and the bank's size in MB (optimiser moments add 2x)."""
     generator = torch.Generator().manual_seed(0)
     bank = SceneBank(num_scenes, TriPlaneConfig(sparse_grad=sparse), generator)

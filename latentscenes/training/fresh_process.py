@@ -10,6 +10,7 @@ the same folder resumes the run there instead of redoing it.
 from __future__ import annotations
 
 import multiprocessing
+import resource
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -27,7 +28,8 @@ def train_in_fresh_process(
     """Train (or resume) the run in `folder` in a fresh process with torch's current thread
     count: `fit(config, run, resume=...)` with the config built from `config_file` and
     `overrides`. Returns the run and its `{"train_seconds", "history"}` (the evaluation points
-    of its training curve). Errors raised in the child reach the caller unchanged."""
+    of its training curve) and `peak_rss_bytes`, the child's peak resident memory. Errors raised
+    in the child reach the caller unchanged."""
     args = (folder, config_cls, kind, fit, config_file, overrides, torch.get_num_threads())
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         result = pool.submit(_train, *args).result()
@@ -46,4 +48,5 @@ def _train(
         else:
             run = create_run(folder, config, kind=kind)
         state = fit(config, run, resume=resume)
-    return {"train_seconds": state.train_seconds, "history": state.history}
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    return {"train_seconds": state.train_seconds, "history": state.history, "peak_rss_bytes": peak_rss}

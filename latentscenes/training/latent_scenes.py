@@ -50,12 +50,13 @@ from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneC
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
 from latentscenes.rendering.renderer import render, render_views
+from latentscenes.rendering.scene_views import LatentDecoding
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
 from latentscenes.training.batches import ViewBatch
 from latentscenes.training.distributed import current_world, sum_over_processes
 from latentscenes.training.recipe import Phase
-from latentscenes.training.rgb_scenes import bank_groups
+from latentscenes.training.rgb_scenes import bank_groups, render_cameras
 
 
 class LatentScenes(nn.Module):
@@ -261,8 +262,8 @@ class LatentScenes(nn.Module):
         metrics = {"ae_psnr": psnr(self.autoencoder.decode(encoded).clamp(-1, 1), target)}
         if not self.normalizer_ready():
             return metrics
-        latents = self.render_scene_latents(row, scene, views)
-        decoded = self.autoencoder.decode_normalized(latents).clamp(-1, 1)
+        rendered = render_cameras(self, row, scene, scene.cam2world[views], scene.intrinsics[views])
+        latents, decoded = rendered.latents, rendered.images
         metrics["psnr"] = psnr(decoded, target)
         metrics["ssim"] = ssim(decoded, target)
         metrics["latent_psnr"] = psnr(latents, self.autoencoder.normalizer.normalize(encoded))
@@ -272,20 +273,19 @@ class LatentScenes(nn.Module):
         normalizer = self.autoencoder.normalizer
         return not isinstance(normalizer, StandardizeNormalizer) or bool(normalizer.fitted)
 
-    @torch.no_grad()
-    def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
-        """Decoded renders of bank row `row`: (V, 3, H, W) in [-1, 1]. Fits the normaliser
-        first if no phase has (a run that only warmed up the autoencoder)."""
+    def latent_decoding(self, scene: Scene) -> LatentDecoding:
+        """How renders of `scene` become images: composited over the white latent of the
+        scene's own image size (what it was learned over, whatever size it is rendered at)
+        and decoded by the autoencoder. Fits the normaliser first if no phase has (a run
+        that only warmed up the autoencoder)."""
         self.ensure_normalizer()
-        return self.autoencoder.decode_normalized(self.render_scene_latents(row, scene, views)).clamp(-1, 1)
+        background = self.latent_background(scene.height, scene.width)
+        return LatentDecoding(background, self.autoencoder.downsample_factor, self.autoencoder.decode_normalized)
 
     @torch.no_grad()
-    def render_scene_latents(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
-        planes = self.bank(torch.tensor([row]))
-        latents = self.render_latents(
-            planes, scene.cam2world[views][None], scene.intrinsics[views][None], scene.height, scene.width, True
-        )
-        return latents[0]
+    def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
+        """Decoded renders of bank row `row`: (V, 3, H, W) in [-1, 1]."""
+        return render_cameras(self, row, scene, scene.cam2world[views], scene.intrinsics[views]).images
 
     def _latent_targets(self, batch: ViewBatch, posterior=None) -> torch.Tensor:
         """Normalised latents (S*V, c, h, w) of the batch's views: from the cache, the shared

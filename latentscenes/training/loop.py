@@ -57,7 +57,7 @@ class TrainableModel(Protocol):
         """Module group name (`latentscenes.training.recipe.MODULE_GROUPS`) -> parameters."""
 
     def sparse_parameters(self) -> list[torch.nn.Parameter]:
-        """Parameters whose gradients are sparse (per-scene rows): optimised by SparseAdam."""
+        """Parameters whose gradients are sparse (per-scene rows): optimised by RowAdam."""
 
     def start_phase(self, phase: Phase) -> None:
         """Called before a phase's first step (also when a run resumes inside it), after the

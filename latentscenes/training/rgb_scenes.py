@@ -8,8 +8,6 @@ over a white background and mapped to [-1, 1] (`2 c - 1`) for losses and metrics
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 from torch import nn
 
@@ -18,13 +16,12 @@ from latentscenes.evaluation.metrics import psnr, ssim
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
-from latentscenes.rendering.renderer import render, render_views
+from latentscenes.rendering.renderer import render
+from latentscenes.rendering.scene_views import WHITE, LatentDecoding, SceneViews, render_scene_views
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
 from latentscenes.training.batches import ViewBatch
 from latentscenes.training.recipe import Phase
-
-WHITE = 1.0
 
 
 class RGBScenes(nn.Module):
@@ -71,16 +68,28 @@ class RGBScenes(nn.Module):
         prediction, target = self.render_images(row, scene, views), scene.model_images(views)
         return {"psnr": psnr(prediction, target), "ssim": ssim(prediction, target)}
 
+    def latent_decoding(self, scene: Scene) -> LatentDecoding | None:
+        """None: these scenes render RGB directly."""
+        return None
+
     @torch.no_grad()
     def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
         """Whole views of bank row `row`: (V, 3, H, W) in [-1, 1], deterministic samples."""
-        planes = self.bank(torch.tensor([row]))
-        config = replace(self.render_config, deterministic=True)
-        out = render_views(
-            planes, self.mlp, scene.cam2world[views][None], scene.intrinsics[views][None],
-            scene.height, scene.width, config, WHITE,
-        )
-        return out.image[0] * 2 - 1
+        return render_cameras(self, row, scene, scene.cam2world[views], scene.intrinsics[views]).images
+
+
+@torch.no_grad()
+def render_cameras(
+    model, row: int, scene: Scene, cam2world: torch.Tensor, intrinsics: torch.Tensor, size: tuple[int, int] | None = None
+) -> SceneViews:
+    """Views of bank row `row` (scene `scene`) of an RGB or latent scenes model from any
+    cameras: cam2world (V, 4, 4), intrinsics (V, 3, 3) in pixels of images of `size` (H, W),
+    by default the scene's own."""
+    height, width = size or (scene.height, scene.width)
+    planes = model.bank(torch.tensor([row]))
+    return render_scene_views(
+        planes, model.mlp, model.render_config, cam2world, intrinsics, height, width, model.latent_decoding(scene)
+    )
 
 
 def bank_groups(bank: SceneBank) -> dict[str, list[nn.Parameter]]:

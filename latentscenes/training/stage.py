@@ -71,7 +71,7 @@ def run_stage(
         grids = gather_objects(world, comparison_grids(model.render_images, evaluated))
         num_scenes = sum(gather_objects(world, len(collection)))
         if world.is_main:
-            atomic_write_json(run.root / "curve.json", {"num_scenes": num_scenes, "points": state.history})
+            atomic_write_json(run.curve_path, {"num_scenes": num_scenes, "points": state.history})
             write_comparisons(run.renders, [grid for part in grids for grid in part])
         if on_finish is not None:
             on_finish(state)

@@ -1,0 +1,205 @@
+"""`latentscenes bench scale`: what a scene costs as the number of scenes N grows.
+
+For each N, stage 2 (latent) and the RGB baseline learn the same N new scenes (scenes
+`start` .. `start + N - 1` of `data`), each run in a fresh process, and each is measured:
+
+- `seconds_per_scene`: training seconds / N, plus for the latent method the one-time stage-1
+  training seconds amortised over N (`train_seconds_per_scene` and `one_time_seconds` apart);
+- `psnr_test`: mean PSNR on every scene's test views;
+- `bytes_per_scene_effective`: per-scene parameters + their optimiser state + the shared
+  parameters needed to render (bases, MLP, and the latent method's decoder) / N
+  (`latentscenes.training.footprint`); and `peak_rss_bytes_per_scene`, the training
+  process's peak resident memory / N (which includes the data and the Python runtime; for a
+  finished run that a second call reuses, only what reloading it took);
+- `render_ms_128`: one 128 x 128 image of a learned scene (latent render + decode vs RGB
+  render), the median of `render_repeats` after a warm-up;
+- `matched`: training seconds per scene for each to reach the lower of the two final
+  held-out PSNRs, when both runs evaluate during training (`eval.every`).
+
+Writes `bench.json`, `bench.md` (a table) and `bench.png` (cost against N) to `out`. A second
+call with the same `out` resumes or reuses the runs there.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from latentscenes.cameras import scale_intrinsics
+from latentscenes.data import Scene
+from latentscenes.demo import packaged_config
+from latentscenes.evaluation.curves import matched_speedup
+from latentscenes.evaluation.evaluate import evaluate_scenes
+from latentscenes.io import atomic_write_json, atomic_write_text
+from latentscenes.runs import open_run
+from latentscenes.training.checkpoint import load_checkpoint
+from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
+from latentscenes.training.footprint import scene_footprint
+from latentscenes.training.fresh_process import train_in_fresh_process
+from latentscenes.training.restore import load_trained
+from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
+
+METHODS = ("latent", "rgb")
+QUICK_OVERRIDES = (
+    "latent.encode.steps=20", "latent.decode.steps=4", "latent.eval.every=10",
+    "rgb.fit.steps=20", "rgb.eval.every=10",
+)
+
+
+@dataclass
+class ScaleSettings:
+    out: Path
+    stage1: Path
+    data: Path
+    start: int = 0
+    counts: tuple[int, ...] = (10, 100, 1000)
+    latent_config: Path | None = None  # default: the packaged demo-fit-latent.yaml
+    rgb_config: Path | None = None  # default: the packaged demo-fit-rgb.yaml
+    overrides: tuple[str, ...] = ()  # latent.key=value and rgb.key=value
+    render_size: int = 128
+    render_repeats: int = 3
+    progress: bool = False
+
+
+def run_scale(settings: ScaleSettings) -> dict:
+    """Measure every N of `settings.counts`; writes bench.json, bench.md and bench.png."""
+    stage1 = open_run(settings.stage1)
+    one_time = float(load_checkpoint(stage1.checkpoints)[1]["train_seconds"])
+    rows = []
+    for count in settings.counts:
+        row = {"num_scenes": count}
+        states = {}
+        for method in METHODS:
+            run, states[method] = _train(settings, method, count)
+            row[method] = _measure(settings, run, states[method], one_time if method == "latent" else 0.0)
+        row["matched"] = _matched(states, count)
+        rows.append(row)
+    settings_dict = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(settings).items()}
+    result = {"settings": settings_dict, "threads": torch.get_num_threads(), "one_time_seconds": one_time, "scales": rows}
+    settings.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(settings.out / "bench.json", result)
+    atomic_write_text(settings.out / "bench.md", format_table(result) + "\n")
+    plot_costs(result, settings.out / "bench.png")
+    return result
+
+
+def _train(settings: ScaleSettings, method: str, count: int):
+    select = [f"data.root={settings.data}", f"data.start={settings.start}", f"data.count={count}"]
+    quiet = [] if settings.progress else ["logging.progress=false"]
+    own = [item[len(method) + 1 :] for item in settings.overrides if item.startswith(f"{method}.")]
+    folder = settings.out / "runs" / f"{method}-{count}"
+    if method == "latent":
+        config = settings.latent_config or packaged_config("demo-fit-latent.yaml")
+        select.append(f"stage1={Path(settings.stage1).resolve()}")
+        return train_in_fresh_process(folder, FitLatentConfig, "fit-latent", fit_stage2, config, [*select, *quiet, *own])
+    config = settings.rgb_config or packaged_config("demo-fit-rgb.yaml")
+    return train_in_fresh_process(folder, FitRGBConfig, "fit-rgb", fit_rgb, config, [*select, *quiet, *own])
+
+
+def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float) -> dict:
+    model, collection = load_trained(run)
+    count = len(collection)
+    evaluation = evaluate_scenes(model.view_metrics, enumerate(collection.scenes), ("test",))
+    footprint = scene_footprint(model.bank, [model.mlp, *_decoder(model)])
+    return {
+        "run": str(run.root),
+        "seconds_per_scene": (state["train_seconds"] + one_time_seconds) / count,
+        "train_seconds_per_scene": state["train_seconds"] / count,
+        "one_time_seconds": one_time_seconds,
+        "psnr_test": evaluation["mean"]["test"]["psnr"],
+        "bytes_per_scene_effective": footprint.effective_bytes_per_scene,
+        "peak_rss_bytes_per_scene": state["peak_rss_bytes"] / count,
+        "footprint": footprint.to_dict(),
+        "render_ms_128": render_milliseconds(model, collection.scenes[0], settings.render_size, settings.render_repeats),
+        "curve": state["history"],
+    }
+
+
+def _decoder(model) -> list[torch.nn.Module]:
+    """What a latent model needs besides its planes and MLP to show a scene: the decoder."""
+    if not hasattr(model, "autoencoder"):
+        return []
+    vae = model.autoencoder.vae
+    return [vae.decoder] + ([vae.post_quant_conv] if getattr(vae, "post_quant_conv", None) is not None else [])
+
+
+def _matched(states: dict[str, dict], count: int) -> dict | None:
+    latent, rgb = states["latent"]["history"], states["rgb"]["history"]
+    if not latent or not rgb:
+        return None
+    matched = matched_speedup(latent, rgb, key="test_psnr")
+    per_scene = {key: None if matched[key] is None else matched[key] / count for key in ("fast_seconds", "slow_seconds")}
+    return {"psnr": matched["psnr"], "latent_seconds_per_scene": per_scene["fast_seconds"],
+            "rgb_seconds_per_scene": per_scene["slow_seconds"], "speedup": matched["speedup"]}
+
+
+@torch.no_grad()
+def render_milliseconds(model, scene: Scene, size: int, repeats: int) -> float:
+    """Median milliseconds to render (and for latent scenes decode) bank row 0 seen from
+    `scene`'s first view at `size` x `size` pixels, after one warm-up render."""
+    intrinsics = scale_intrinsics(scene.intrinsics[:1], size / scene.width, size / scene.height)
+    camera = Scene(
+        scene_id=scene.scene_id, images=torch.zeros(1, size, size, 3, dtype=torch.uint8),
+        cam2world=scene.cam2world[:1], intrinsics=intrinsics, view_names=["render"],
+    )
+    views = torch.tensor([0])
+    model.render_images(0, camera, views)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.render_images(0, camera, views)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        "| N | method | s / scene | PSNR test | bytes / scene (effective) | peak RSS / scene (MB) | render 128 px (ms) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result["scales"]:
+        for method in METHODS:
+            values = row[method]
+            lines.append(
+                f"| {row['num_scenes']} | {method} | {values['seconds_per_scene']:.1f} | {values['psnr_test']:.2f} | "
+                f"{values['bytes_per_scene_effective']:,.0f} | {values['peak_rss_bytes_per_scene'] / 2**20:,.1f} | "
+                f"{values['render_ms_128']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot_costs(result: dict, path: Path) -> None:
+    """Seconds, bytes and render time per scene against N, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    counts = [row["num_scenes"] for row in result["scales"]]
+    panels = (("seconds_per_scene", "training s / scene"), ("bytes_per_scene_effective", "bytes / scene"),
+              ("render_ms_128", "render ms (128 px)"))
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for axis, (key, label) in zip(axes, panels):
+        for method in METHODS:
+            axis.plot(counts, [row[method][key] for row in result["scales"]], marker="o", label=method)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xticks(counts, [str(count) for count in counts])
+        axis.set_xlabel("scenes N")
+        axis.set_ylabel(label)
+    axes[0].legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=100)
+    pyplot.close(figure)
+    tmp.replace(path)
+
+
+def quick(settings: ScaleSettings) -> ScaleSettings:
+    """The minutes-long setting: short runs that evaluate during training (the CLI's N = 2, 4)."""
+    return replace(settings, overrides=(*QUICK_OVERRIDES, *settings.overrides))

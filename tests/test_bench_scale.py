@@ -1,0 +1,47 @@
+"""`latentscenes bench scale` on a tiny stage-1 run: every field of bench.json, the table and the plot."""
+
+import json
+import math
+
+from latentscenes.cli.main import main
+
+TINY = ["data.num_test_views=4", "render.samples=8", "render.importance_samples=8", "logging.backend=none",
+        "logging.progress=false", "eval.views=2"]
+STAGE1 = [
+    "data.count=2", "autoencoder.preset=tiny", "autoencoder.downsample=4", "planes.resolution=16", "planes.channels=8",
+    "planes.micro_channels=3", "planes.num_bases=4", "warmup.steps=20", "warmup.scenes_per_batch=2",
+    "warmup.views_per_scene=2", "scenes.steps=20", "scenes.scenes_per_batch=2", "scenes.views_per_scene=2",
+    "joint.steps=4", "joint.scenes_per_batch=2", "joint.views_per_scene=1", "eval.every=0", *TINY,
+]
+SCALE = [f"{method}.{item}" for method in ("latent", "rgb") for item in TINY] + [
+    "rgb.planes.resolution=16", "rgb.planes.channels=8", "latent.encode.scenes_per_batch=2",
+]
+FIELDS = {"seconds_per_scene", "psnr_test", "bytes_per_scene_effective", "render_ms_128", "peak_rss_bytes_per_scene"}
+
+
+def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
+    data, stage1, out = str(objects_32px), tmp_path / "stage1", tmp_path / "scale"
+    assert main(["train", "--data", data, "--run", str(stage1), *STAGE1]) == 0
+    assert main(["bench", "scale", "--from", str(stage1), "--data", data, "--start", "2", "--scenes", "2",
+                 "--quick", "--repeats", "1", "--out", str(out), *SCALE]) == 0
+    result = json.loads((out / "bench.json").read_text())
+    [row] = result["scales"]
+    assert row["num_scenes"] == 2
+    for method in ("latent", "rgb"):
+        values = row[method]
+        assert FIELDS <= set(values)
+        assert all(math.isfinite(values[key]) and values[key] > 0 for key in FIELDS), values
+        assert values["psnr_test"] > 10.0  # renders something scene-like, not noise
+    latent, rgb = row["latent"], row["rgb"]
+    # stage 1's training time is a one-time cost, amortised over the N scenes
+    assert result["one_time_seconds"] > 0
+    assert math.isclose(latent["seconds_per_scene"], latent["train_seconds_per_scene"] + result["one_time_seconds"] / 2)
+    assert rgb["seconds_per_scene"] == rgb["train_seconds_per_scene"]
+    # RGB planes 3 x 8 x 16 x 16 float32 = 24,576 bytes, Adam moments twice that, one int64 step count;
+    # the shared MLP (8 -> 64 -> 1 + 3, with biases: 836 values) over N = 2
+    assert rgb["bytes_per_scene_effective"] == 3 * 24_576 + 8 + 836 * 4 / 2
+    assert row["matched"] is not None and set(row["matched"]) == {
+        "psnr", "latent_seconds_per_scene", "rgb_seconds_per_scene", "speedup"}
+    table = (out / "bench.md").read_text()
+    assert "| 2 | latent |" in table and "| 2 | rgb |" in table and table in capsys.readouterr().out
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
