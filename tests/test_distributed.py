@@ -83,8 +83,9 @@ PSNR_TOLERANCE_DB = 0.75
 
 def test_rgb_baseline_under_torchrun(tmp_path):
     """4 scenes on 2 processes (2 each, 2 per batch) against 1 process with the same global
-    batch of 4: every scene trained, replicas identical, resumed with 2 processes to the
-    uninterrupted result and with 1 process to a finished run that `eval` loads."""
+    batch of 4: every scene trained, replicas identical, exported by one process, resumed
+    with 2 processes to the uninterrupted result and with 1 process to a finished run that
+    `eval` loads."""
     data = write_srn_dataset(tmp_path / "data", num_scenes=4, num_views=8, size=16)
     two = tmp_path / "two"
     _torchrun(2, "fit", "--space", "rgb", "--data", data, "--run-dir", two, *RGB, "fit.scenes_per_batch=2")
@@ -93,6 +94,8 @@ def test_rgb_baseline_under_torchrun(tmp_path):
     assert final[1]["replica_difference"] == 0.0  # MLP and its Adam moments equal on both processes
     moved = (final[0]["model.bank.planes"] - middle[0]["model.bank.planes"]).flatten(1).abs().amax(1)
     assert (moved > 0).all()  # each scene's planes trained by the process holding it
+    assert main(["--threads", "1", "export", str(two), "--out", str(tmp_path / "export")]) == 0  # one process
+    assert len(list((tmp_path / "export" / "scenes").glob("*.safetensors"))) == 4
 
     one = tmp_path / "one"
     assert main(["--threads", "1", "fit", "--space", "rgb", "--data", str(data), "--run", str(one), *RGB, "fit.scenes_per_batch=4"]) == 0
