@@ -1,14 +1,14 @@
 """Training on several processes launched by `torchrun` (`torch.distributed`).
 
 Under `torchrun` (the launcher sets WORLD_SIZE, RANK and the rendezvous address) every
-process builds the shared modules (autoencoder, MLP, base planes) identically and keeps
-them identical: rank 0's values are broadcast at the start and every step averages their
-gradients with one all-reduce. The scenes are split into contiguous shards (`World.shard`):
+process holds the shared modules (autoencoder, MLP, base planes) and keeps them identical:
+rank 0's values are broadcast at the start and every step averages their gradients with one
+all-reduce. The scenes are split into contiguous shards (`World.shard`):
 a process holds only its scenes' images, per-scene parameters (micro planes, weights,
 bias, or whole planes) and their optimiser state, samples only their views and encodes
 only their latents. Checkpoints stay single-process checkpoints: rank 0 gathers every
 shard's rows in scene order and alone writes files, so a run saved with W processes
-resumes with any other number, or loads in one process for `eval`.
+resumes with any other number, or loads in one process for `eval`, `render` and `export`.
 
 Collectives run on gloo (training runs on CPUs); `backend_for` picks NCCL for CUDA tensors.
 """
