@@ -14,7 +14,7 @@ Latents are `(B, c, h, w)`; statistics are per channel `c`.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -34,8 +34,9 @@ class LatentNormalizer(nn.Module):
     def denormalize(self, normalized: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def fit(self, latents: Tensor | Iterable[Tensor]) -> "LatentNormalizer":
-        """Fit statistics on latents `(N, c, h, w)` (a tensor or an iterable of batches)."""
+    def fit(self, latents: Tensor | Iterable[Tensor], across: Callable[[Tensor], Tensor] | None = None) -> "LatentNormalizer":
+        """Fit statistics on latents `(N, c, h, w)` (a tensor or an iterable of batches);
+        `across` sums a tensor of sums over processes that each hold a share of the latents."""
         return self
 
     def forward(self, latents: Tensor) -> Tensor:
@@ -75,8 +76,9 @@ class StandardizeNormalizer(LatentNormalizer):
         self.register_buffer("fitted", torch.tensor(False))
 
     @torch.no_grad()
-    def fit(self, latents: Tensor | Iterable[Tensor]) -> "StandardizeNormalizer":
-        """Per-channel mean and std over every sample and position of `latents` (N, c, h, w)."""
+    def fit(self, latents: Tensor | Iterable[Tensor], across: Callable[[Tensor], Tensor] | None = None) -> "StandardizeNormalizer":
+        """Per-channel mean and std over every sample and position of `latents` (N, c, h, w),
+        and of every other process's latents when `across` sums a tensor over processes."""
         batches = [latents] if isinstance(latents, Tensor) else latents
         count, total, total_sq = 0, 0.0, 0.0
         for batch in batches:
@@ -86,6 +88,11 @@ class StandardizeNormalizer(LatentNormalizer):
             count += values.shape[1]
             total = total + values.sum(dim=1)
             total_sq = total_sq + (values * values).sum(dim=1)
+        if across is not None:
+            sums = torch.zeros(3, self.mean.numel(), dtype=torch.float64)
+            sums[0], sums[1], sums[2] = count, total, total_sq
+            sums = across(sums)
+            count, total, total_sq = int(sums[0, 0]), sums[1], sums[2]
         if count < 2:
             raise ValueError("fitting the latent standardisation needs at least two latent values per channel")
         mean = total / count

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
+from latentscenes.errors import LatentScenesError
 from latentscenes.io import atomic_write_json
+from latentscenes.training.checkpoint import load_checkpoint
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +67,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bank.add_argument("--scenes", type=int, default=1000, help="scenes in the bank (default 1000)")
     bank.add_argument("--batch", type=int, default=16, help="scenes per batch (default 16)")
     _common(bank, repeats=5, device=False)
+    processes = targets.add_parser(
+        "torchrun",
+        help="scenes per second of RGB fitting under torchrun with 1, 2, ... processes",
+        description=(
+            "Fit --steps RGB steps (fit --space rgb, --batch scenes per process and step) under "
+            "`python -m torch.distributed.run --standalone` with each number of --processes, "
+            "--threads-per-process threads each, and report trained scenes per second of training time "
+            "(steps x batch x processes / training seconds of rank 0, evaluation excluded). Without "
+            "--data, a dataset of 8 pybullet objects at 32 px is built in a temporary folder."
+        ),
+    )
+    processes.add_argument("--data", help="dataset folder (default: 8 objects built for the benchmark)")
+    processes.add_argument("--processes", default="1,2", help="comma-separated process counts (default 1,2)")
+    processes.add_argument("--steps", type=int, default=30, help="training steps per run (default 30)")
+    processes.add_argument("--batch", type=int, default=2, help="scenes per process and step (default 2)")
+    processes.add_argument("--threads-per-process", type=int, default=1, help="torch threads of each process (default 1)")
+    processes.add_argument("--json", metavar="FILE", help="also write the results to FILE")
 
     scale = targets.add_parser(
         "scale",
@@ -111,7 +136,8 @@ def _autoencoder_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    result = {"render": _render, "joint": _joint, "cache": _cache, "bank": _bank, "scale": _scale}[args.target](args)
+    targets = {"render": _render, "joint": _joint, "cache": _cache, "bank": _bank, "scale": _scale, "torchrun": _torchrun}
+    result = targets[args.target](args)
     result["threads"] = torch.get_num_threads()
     if args.json:
         atomic_write_json(args.json, result)
@@ -209,3 +235,50 @@ def _scale(args: argparse.Namespace) -> dict:
     print(format_table(result))
     print(f"wrote {Path(args.out) / 'bench.json'}, bench.md and bench.png")
     return result
+
+
+def _torchrun(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="latentscenes-bench-") as folder:
+        data = Path(args.data) if args.data else _bench_dataset(Path(folder) / "data")
+        counts = [int(part) for part in args.processes.split(",")]
+        result = bench_torchrun(data, Path(folder), counts, args.steps, args.batch, args.threads_per_process)
+    for row in result["runs"]:
+        print(
+            f"{row['processes']} process(es) x {args.threads_per_process} thread(s): {row['scenes_per_s']:.2f} scenes/s "
+            f"({row['train_seconds']:.1f} s training, {row['wall_seconds']:.1f} s in all)"
+        )
+    return result
+
+
+def _bench_dataset(root):
+    from latentscenes.builders import BuildSettings, build_dataset
+
+    build_dataset(root, BuildSettings(source="pybullet-objects", scenes=8, views=12, size=32, num_test_views=2), workers=1, progress=False)
+    return root
+
+
+def bench_torchrun(data: Path, folder: Path, processes: list[int], steps: int, batch: int, threads: int) -> dict:
+    """Scenes per second of `fit --space rgb` (this CLI in child processes) on `data` with each number of `processes`
+    (`batch` scenes per process and step), runs in `folder`; rank 0's training seconds
+    exclude start-up and evaluation."""
+    runs = []
+    for count in processes:
+        run = folder / f"run-{count}"
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={count}",
+            "-m", "latentscenes", "--threads", str(threads), "fit", "--space", "rgb", "--data", str(data),
+            "--run-dir", str(run), f"fit.steps={steps}", f"fit.scenes_per_batch={batch}", "eval.every=0",
+            "eval.scenes=1", "eval.views=1", "logging.backend=none", "logging.progress=false",
+            f"logging.checkpoint_every={steps}",
+        ]
+        start = time.perf_counter()
+        finished = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+        wall = time.perf_counter() - start
+        if finished.returncode != 0:
+            raise LatentScenesError(f"torchrun with {count} processes failed: {finished.stderr[-2000:]}")
+        _, meta = load_checkpoint(run / "checkpoints")
+        seconds = meta["train_seconds"]
+        runs.append(
+            {"processes": count, "train_seconds": seconds, "wall_seconds": wall, "scenes_per_s": steps * batch * count / seconds}
+        )
+    return {"steps": steps, "batch_per_process": batch, "threads_per_process": threads, "runs": runs}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import TypeVar
 
 from latentscenes.config import describe, load_config
 from latentscenes.runs import RunDir, create_run, hold_run, open_run, resume_run
+from latentscenes.training.distributed import barrier, current_world, join_world
 
 T = TypeVar("T")
 
@@ -42,22 +44,31 @@ def start_or_resume(
     Otherwise: a new run of `kind` from `--config`, the `given` overrides (from other
     options, e.g. data.root) and the user's `key=value` overrides, in that order; `check`
     may reject the config before the run folder is created. The run folder stays locked
-    against other processes while the `with` block runs."""
-    if args.resume:
-        open_run(args.run)  # a missing run is refused before anything is created
-        with hold_run(args.run):
-            yield resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
-        return
-    config = load_config(config_cls, args.config, [*given, *args.overrides])
-    if check is not None:
-        check(config)
-    with hold_run(args.run):
-        yield create_run(args.run, config, kind=kind), config
+    against other processes while the `with` block runs.
+
+    Under `torchrun` every process joins the process group here; rank 0 alone creates the
+    run folder and holds its lock, the others use the folder once it exists."""
+    with join_world() as world:
+        lock = hold_run(args.run) if world.is_main else nullcontext()
+        if args.resume:
+            open_run(args.run)  # a missing run is refused before anything is created
+            with lock:
+                yield resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
+            return
+        config = load_config(config_cls, args.config, [*given, *args.overrides])
+        if check is not None:
+            check(config)
+        with lock:
+            run = create_run(args.run, config, kind=kind) if world.is_main else RunDir(Path(args.run))
+            barrier(world)
+            yield run, config
 
 
 def report_state(state, run_dir) -> None:
     """Print how long training took and the last held-out metrics of a finished stage."""
     last = state.history[-1] if state.history else {}
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith("test_"))
+    if not current_world().is_main:  # under torchrun rank 0 reports
+        return
     print(f"trained {state.global_step} steps in {state.train_seconds:.1f} s; {metrics}")
     print(f"run folder: {run_dir.root}  (next: latentscenes eval {run_dir.root})")

@@ -33,7 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--space", choices=sorted(SPACES), required=True, help="where scenes are learned")
     parser.add_argument("--data", help="dataset folder (sets data.root)")
-    parser.add_argument("--run", required=True, help="run folder to create (or continue with --resume)")
+    parser.add_argument(
+        "--run", "--run-dir", dest="run", required=True,
+        help="run folder to create (or continue with --resume); --run-dir under torchrun, whose own options take --run",
+    )
     parser.add_argument("--from", dest="stage1", help="stage-1 run folder (--space latent)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
     add_config_arguments(parser, ("config keys of --space latent", FitLatentConfig), ("config keys of --space rgb", FitRGBConfig))

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         # bad input, a full disk or a read-only folder: one line, earlier outputs untouched
         if args.debug:
             raise
-        print(f"error: {_describe(error)}", file=sys.stderr)
+        where = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""  # torchrun
+        print(f"error: {where}{_describe(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:  # SIGINT/SIGTERM: training saves a checkpoint first
         print(str(error) or "interrupted", file=sys.stderr)

@@ -63,13 +63,25 @@ def save_comparisons(
     folder: Path, render: RenderImages, collection: SceneCollection, max_scenes: int, max_views: int = 4
 ) -> list[Path]:
     """One PNG per scene: its first `max_views` held-out views rendered (top) and true (bottom)."""
-    paths = []
-    for row, scene in list(enumerate(collection.scenes))[:max_scenes]:
+    grids = comparison_grids(render, list(enumerate(collection.scenes))[:max_scenes], max_views)
+    return write_comparisons(folder, grids)
+
+
+def comparison_grids(
+    render: RenderImages, scenes: list[tuple[int, Scene]], max_views: int = 4
+) -> list[tuple[str, np.ndarray]]:
+    """(scene id, grid) of each (bank row, scene) with held-out views: `max_views` of them
+    rendered (top) and true (bottom)."""
+    grids = []
+    for row, scene in scenes:
         views = scene.split("test")[:max_views]
-        if len(views) == 0:
-            continue
-        grid = comparison_grid(render(row, scene, views), scene.model_images(views))
-        path = folder / f"{scene.scene_id}-test.png"
+        if len(views):
+            grids.append((scene.scene_id, comparison_grid(render(row, scene, views), scene.model_images(views))))
+    return grids
+
+
+def write_comparisons(folder: Path, grids: list[tuple[str, np.ndarray]]) -> list[Path]:
+    paths = [folder / f"{scene_id}-test.png" for scene_id, _ in grids]
+    for path, (_, grid) in zip(paths, grids):
         save_png(path, grid)
-        paths.append(path)
     return paths

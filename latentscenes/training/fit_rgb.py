@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import torch
 
 from latentscenes.config import load_config, option
-from latentscenes.data import DataConfig, load_scenes_from_config
+from latentscenes.data import DataConfig
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.errors import LatentScenesError
 from latentscenes.runs import RunDir, open_run, run_kind
 from latentscenes.training.checkpoint import load_checkpoint
+from latentscenes.training.distributed import current_world, load_shard
 from latentscenes.training.loop import LoopState
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.training.rgb_scenes import RGBScenes
@@ -56,8 +57,10 @@ class FitRGBConfig:
     seed: int = option(0, "seed of initialisation and sampling")
 
 
-def build_rgb_model(config: FitRGBConfig, num_scenes: int) -> RGBScenes:
-    torch.manual_seed(config.seed)
+def build_rgb_model(config: FitRGBConfig, num_scenes: int, first_scene: int = 0) -> RGBScenes:
+    """`first_scene`: the position of the model's first scene in the run (under torchrun each
+    process's shard draws its own initial planes)."""
+    torch.manual_seed(config.seed + first_scene)
     model = RGBScenes(num_scenes, config.planes, config.mlp, config.render)
     if config.init_from:
         tensors, _ = load_checkpoint(earlier_rgb_run(config).checkpoints)
@@ -86,6 +89,8 @@ def earlier_rgb_run(config: FitRGBConfig) -> RunDir | None:
 
 def fit_rgb(config: FitRGBConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
     """Fit every scene of `config.data`; checkpoints, logs, curve.json and renders go to `run`."""
-    collection = load_scenes_from_config(config.data)
-    model = build_rgb_model(config, len(collection))
-    return run_stage(model, recipe(fit=config.fit), collection, run, config, config.seed, resume, stop_after)
+    collection, first_scene = load_shard(config.data, current_world())
+    model = build_rgb_model(config, len(collection), first_scene)
+    return run_stage(
+        model, recipe(fit=config.fit), collection, run, config, config.seed, resume, stop_after, first_scene=first_scene
+    )

@@ -54,6 +54,7 @@ from latentscenes.rendering.scene_views import LatentDecoding
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
 from latentscenes.training.batches import ViewBatch
+from latentscenes.training.distributed import current_world, sum_over_processes
 from latentscenes.training.recipe import Phase
 from latentscenes.training.rgb_scenes import bank_groups, render_cameras
 
@@ -114,7 +115,8 @@ class LatentScenes(nn.Module):
         """Fit a 'standardize' normaliser on the training views' latents, once."""
         if not self.normalizer_ready():
             latents = self.cache.get_or_compute(self.autoencoder, self._train_views())
-            self.autoencoder.normalizer.fit(torch.cat(list(latents.values())))
+            across = sum_over_processes(current_world())  # under torchrun: every process's scenes
+            self.autoencoder.normalizer.fit(torch.cat(list(latents.values())), across=across)
 
     @torch.no_grad()
     def cached_latents(self) -> list[torch.Tensor]:

@@ -17,12 +17,17 @@ Backend = Literal["tensorboard", "wandb", "none"]
 
 
 class MetricLogger:
-    def __init__(self, folder: Path, backend: Backend, run_name: str, config: dict | None = None):
+    """Logs into `folder`; with None, nothing (the processes of a `torchrun` run but rank 0)."""
+
+    def __init__(self, folder: Path | None, backend: Backend, run_name: str, config: dict | None = None):
         self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._jsonl = (folder / "metrics.jsonl").open("a")
+        self._jsonl = None
         self._tensorboard = None
         self._wandb = None
+        if folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._jsonl = (folder / "metrics.jsonl").open("a")
         if backend == "tensorboard":
             from torch.utils.tensorboard import SummaryWriter
 
@@ -39,6 +44,8 @@ class MetricLogger:
             )
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
+        if self._jsonl is None:
+            return
         record = {"step": step, **{key: float(value) for key, value in values.items()}}
         self._jsonl.write(json.dumps(record) + "\n")
         self._jsonl.flush()
@@ -59,7 +66,8 @@ class MetricLogger:
             self._wandb.log({tag: wandb.Image(picture.permute(1, 2, 0).numpy())}, step=step)
 
     def close(self) -> None:
-        self._jsonl.close()
+        if self._jsonl is not None:
+            self._jsonl.close()
         if self._tensorboard is not None:
             self._tensorboard.close()
         if self._wandb is not None:

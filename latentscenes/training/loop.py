@@ -27,6 +27,19 @@ from tqdm import tqdm
 from latentscenes.data import Scene
 from latentscenes.errors import CheckpointError, TrainingDiverged
 from latentscenes.training.batches import ViewBatch, ViewSampler
+from latentscenes.training.distributed import (
+    World,
+    any_signal,
+    broadcast_shared,
+    current_world,
+    gather_checkpoint,
+    gather_objects,
+    local_checkpoint,
+    mean_values,
+    scene_row_keys,
+    split_parameters,
+    sync_gradients,
+)
 from latentscenes.training.checkpoint import (
     has_checkpoint,
     latest_checkpoint,
@@ -127,14 +140,19 @@ def train(
     A new run first saves a step-0 checkpoint (where a resume or a rollback before the
     first periodic checkpoint starts); resuming a run killed before it was written starts
     afresh. SIGINT and SIGTERM end the run after the current step with a checkpoint
-    (`TrainingInterrupted`); a second signal stops at once."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    torch.manual_seed(settings.seed)
+    (`TrainingInterrupted`); a second signal stops at once.
+
+    Under `torchrun` (`latentscenes.training.distributed`) `model` and `sampler` hold this
+    process's scenes; every process calls `train` and `evaluate` (which may use collectives)."""
+    world = current_world()
+    generator = torch.Generator().manual_seed(settings.seed + world.rank)
+    torch.manual_seed(settings.seed + world.rank)
     with _StopRequests() as stop:
         restart = resume and has_checkpoint(checkpoints)
+        broadcast_shared(world, model)
         if not restart:
-            _save(checkpoints, model, None, sampler, generator, LoopState())
-        job = _Job(model, phases, sampler, checkpoints, logger, settings, evaluate, stop_after, stop, generator)
+            _save(world, checkpoints, model, None, sampler, generator, LoopState())
+        job = _Job(model, phases, sampler, checkpoints, logger, settings, evaluate, stop_after, stop, generator, world)
         lr_scale, rollbacks = None, 0
         while True:
             try:
@@ -147,11 +165,12 @@ def train(
                         f"training diverged: loss or gradients stayed non-finite after {settings.max_rollbacks} "
                         f"rollbacks (learning rates down to x{fault.args[0]:g}); {fault.args[1]}"
                     ) from None
-                tqdm.write(
-                    f"{settings.max_bad_steps} steps in a row had non-finite values ({fault.args[1]}): "
-                    f"rolling back to {latest_checkpoint(checkpoints)} with learning rates x{lr_scale:g}",
-                    file=sys.stderr,
-                )
+                if world.is_main:
+                    tqdm.write(
+                        f"{settings.max_bad_steps} steps in a row had non-finite values ({fault.args[1]}): "
+                        f"rolling back to {latest_checkpoint(checkpoints)} with learning rates x{lr_scale:g}",
+                        file=sys.stderr,
+                    )
                 restart = True
 
 
@@ -169,6 +188,7 @@ class _Job:
     stop_after: int | None
     stop: _StopRequests
     generator: torch.Generator
+    world: World
 
 
 def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
@@ -176,11 +196,12 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
     `lr_scale` (after a rollback) replaces the checkpoint's learning-rate scale."""
     model, phases, sampler, checkpoints, logger = job.model, job.phases, job.sampler, job.checkpoints, job.logger
     settings, evaluate, stop_after, stop, generator = job.settings, job.evaluate, job.stop_after, job.stop, job.generator
+    world = job.world
     state = LoopState()
     resumed: tuple[dict, dict] | None = None
     if restart:
         resumed = load_checkpoint(checkpoints, fall_back=True)
-        state = _restore(model, sampler, generator, *resumed)
+        state = _restore(world, model, sampler, generator, *resumed, seed=settings.seed)
     if lr_scale is not None:
         state.lr_scale = lr_scale
         logger.scalars(state.global_step, {"fault/lr_scale": lr_scale})
@@ -195,13 +216,16 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
         model.start_phase(phase)  # e.g. encoding every view into the latent cache: a training cost
         state.train_seconds += time.perf_counter() - start
         if resumed is not None and resumed[1]["phase_step"] > 0:
-            optimizer.load_flat(resumed[0], resumed[1]["optimizer"])
+            tensors, _ = local_checkpoint(world, resumed[0], resumed[1], scene_row_keys(model, optimizer, resumed[0]))
+            optimizer.load_flat(tensors, resumed[1]["optimizer"])
         resumed = None
         names = list(config.loss.active())
         weights = config.loss.active()
         bar = tqdm(
-            total=config.steps, initial=state.phase_step, desc=phase.name, disable=not settings.progress, leave=False
+            total=config.steps, initial=state.phase_step, desc=phase.name, leave=False,
+            disable=not (settings.progress and world.is_main),
         )
+        shared, per_scene = split_parameters(model)
         while state.phase_step < config.steps:
             if stop_after is not None and state.global_step >= stop_after:
                 bar.close()
@@ -214,7 +238,7 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
             terms = model.loss_terms(batch, names)
             total = sum(weights[name] * terms[name] for name in names)
             optimizer.zero_grad()
-            fault = _backward(total, terms, optimizer)
+            fault = sync_gradients(world, shared, per_scene, _backward(total, terms, optimizer))
             if fault is None:
                 optimizer.step()
                 bad_in_a_row = 0
@@ -235,22 +259,24 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
                 values = {f"loss/{k}": float(v.detach()) for k, v in terms.items()}
                 values["loss/total"] = float(total.detach())
                 values["time/train_seconds"] = state.train_seconds
+                values = mean_values(world, values)
                 logger.scalars(state.global_step, values)
                 bar.set_postfix({k: f"{float(v.detach()):.4g}" for k, v in terms.items()})
             if evaluate is not None and settings.eval_every and state.global_step % settings.eval_every == 0:
                 _evaluate(evaluate, state, logger, phase.name)
             if state.global_step % settings.checkpoint_every == 0 and bad_in_a_row == 0:
-                _save(checkpoints, model, optimizer, sampler, generator, state)
-            if stop.signum is not None:
+                _save(world, checkpoints, model, optimizer, sampler, generator, state)
+            signum = any_signal(world, stop.signum)
+            if signum is not None:
                 bar.close()
-                saved = _save(checkpoints, model, optimizer, sampler, generator, state)
-                raise TrainingInterrupted(stop.signum, saved)
+                saved = _save(world, checkpoints, model, optimizer, sampler, generator, state)
+                raise TrainingInterrupted(signum, saved)
         bar.close()
         state.phase_step = 0
     state.phase_index = len(phases)
     if evaluate is not None and (not state.history or state.history[-1]["step"] != state.global_step):
         _evaluate(evaluate, state, logger, "final")
-    _save(checkpoints, model, None, sampler, generator, state)
+    _save(world, checkpoints, model, None, sampler, generator, state)
     return state
 
 
@@ -326,6 +352,7 @@ def _evaluate(evaluate: EvalHook, state: LoopState, logger: MetricLogger, label:
 
 
 def _save(
+    world: World,
     folder: Path,
     model: TrainableModel,
     optimizer: PhaseOptimizer | None,
@@ -345,24 +372,42 @@ def _save(
         "history": state.history,
         "lr_scale": state.lr_scale,
         "skipped_steps": state.skipped_steps,
+        "world_size": world.size,
     }
     if optimizer is not None:
         optim_tensors, meta["optimizer"] = optimizer.to_flat()
         tensors.update(optim_tensors)
-    return save_checkpoint(folder, f"step-{state.global_step:08d}", tensors, meta)
+    name = f"step-{state.global_step:08d}"
+    if world.distributed:
+        meta["scenes_per_process"] = gather_objects(world, len(sampler.scenes))
+        tensors, meta["replica_difference"] = gather_checkpoint(world, tensors, scene_row_keys(model, optimizer, tensors))
+    if tensors is None:  # another process: rank 0 writes the whole run's checkpoint
+        return folder / name
+    return save_checkpoint(folder, name, tensors, meta)
 
 
 def _restore(
-    model: TrainableModel, sampler: ViewSampler, generator: torch.Generator, tensors: dict, meta: dict
+    world: World, model: TrainableModel, sampler: ViewSampler, generator: torch.Generator, tensors: dict, meta: dict,
+    seed: int,
 ) -> LoopState:
+    """Load a checkpoint's state into this process (its scenes' rows of a whole-run checkpoint).
+    A run saved with another number of processes continues with fresh random streams (seeded
+    by `seed`, the step and the rank): its processes' streams cannot be split or merged."""
+    tensors, same_world = local_checkpoint(world, tensors, meta, scene_row_keys(model, None, tensors))
     model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_state)
     except (RuntimeError, KeyError) as error:
         raise CheckpointError(f"checkpoint does not match this model: {mismatch(error)}") from None
-    generator.set_state(tensors["rng.generator"])
-    torch.set_rng_state(tensors["rng.torch"])
-    sampler.load_state(tensors["sampler.order"])
+    if same_world:
+        generator.set_state(tensors["rng.generator"])
+        torch.set_rng_state(tensors["rng.torch"])
+        sampler.load_state(tensors["sampler.order"])
+    else:
+        reseed = seed + 1_000_003 * (meta["global_step"] + 1) + world.rank
+        generator.manual_seed(reseed)
+        torch.manual_seed(reseed)
+        sampler.load_state(torch.empty(0, dtype=torch.int64))
     return LoopState(
         phase_index=meta["phase_index"],
         phase_step=meta["phase_step"],

@@ -1,16 +1,21 @@
-"""Running a stage: a model, a recipe and a dataset -> checkpoints, logs, curve.json, renders."""
+"""Running a stage: a model, a recipe and a dataset -> checkpoints, logs, curve.json, renders.
+
+Under `torchrun` every process runs the stage on its shard of the scenes
+(`latentscenes.training.distributed`); held-out metrics and renders are gathered from
+the processes holding the evaluated scenes, and rank 0 alone writes files."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from latentscenes.config import to_dict
-from latentscenes.data import SceneCollection
+from latentscenes.data import Scene, SceneCollection
 from latentscenes.evaluation.evaluate import evaluate_scenes
-from latentscenes.evaluation.renders import save_comparisons
+from latentscenes.evaluation.renders import comparison_grids, write_comparisons
 from latentscenes.io import atomic_write_json
 from latentscenes.runs import RunDir
 from latentscenes.training.batches import ViewSampler
+from latentscenes.training.distributed import current_world, gather_objects
 from latentscenes.training.logger import MetricLogger
 from latentscenes.training.loop import LoopSettings, LoopState, TrainableModel, train
 from latentscenes.training.recipe import Phase
@@ -27,15 +32,21 @@ def run_stage(
     resume: bool = False,
     stop_after: int | None = None,
     on_finish: Callable[[LoopState], None] | None = None,
+    first_scene: int = 0,
 ) -> LoopState:
     """Train `model` on `collection` with `phases`; `config` has `eval` and `logging` sections.
+    `first_scene`: the position of the collection's first scene among the run's (under
+    `torchrun`, where the collection is this process's shard).
 
     On completion writes `curve.json` (held-out PSNR against training seconds) and renders
-    of held-out views, then calls `on_finish`.
+    of held-out views, then calls `on_finish` (in every process).
     """
     eval_config: EvalConfig = config.eval
     logging: LoggingConfig = config.logging
-    logger = MetricLogger(run.logs, logging.backend, run.root.name, to_dict(config))
+    world = current_world()
+    logs = run.logs if world.is_main else None
+    logger = MetricLogger(logs, logging.backend, run.root.name, to_dict(config))
+    evaluated = [(row, scene) for row, scene in enumerate(collection.scenes) if first_scene + row < eval_config.scenes]
     try:
         state = train(
             model,
@@ -50,26 +61,50 @@ def run_stage(
                 seed=seed,
                 progress=logging.progress,
             ),
-            evaluate=lambda state: held_out_metrics(model, collection, eval_config),
+            evaluate=lambda state: held_out_metrics(model, evaluated, eval_config.views),
             resume=resume,
             stop_after=stop_after,
         )
     finally:
         logger.close()
     if stop_after is None:
-        atomic_write_json(run.curve_path, {"num_scenes": len(collection), "points": state.history})
-        save_comparisons(run.renders, model.render_images, collection, eval_config.scenes)
+        grids = gather_objects(world, comparison_grids(model.render_images, evaluated))
+        num_scenes = sum(gather_objects(world, len(collection)))
+        if world.is_main:
+            atomic_write_json(run.curve_path, {"num_scenes": num_scenes, "points": state.history})
+            write_comparisons(run.renders, [grid for part in grids for grid in part])
         if on_finish is not None:
             on_finish(state)
     return state
 
 
-def held_out_metrics(model: TrainableModel, collection: SceneCollection, config: EvalConfig) -> dict[str, float]:
-    """Mean metrics on the first `config.views` validation and test views of the first
-    `config.scenes` scenes, named `val_<metric>` and `test_<metric>` (no `val_` ones when
-    the data has no validation split). Settings and stopping are chosen on `val_*`; `test_*`
-    is recorded for the report and read by nothing during training."""
-    scenes = list(enumerate(collection.scenes))[: config.scenes]
-    splits = ("val", "test") if any(scene.num_val_views for _, scene in scenes) else ("test",)
-    result = evaluate_scenes(model.view_metrics, scenes, splits, max_views=config.views)
+def held_out_metrics(model: TrainableModel, scenes: list[tuple[int, Scene]], views: int) -> dict[str, float]:
+    """Mean metrics on the first `views` validation and test views of `scenes` (bank row,
+    scene), named `val_<metric>` and `test_<metric>` (no `val_` ones when the data has no
+    validation split). Settings and stopping are chosen on `val_*`; `test_*` is recorded for
+    the report and read by nothing during training. Under `torchrun`: the means over every
+    process's `scenes`."""
+    world = current_world()
+    with_val = any(gather_objects(world, any(scene.num_val_views for _, scene in scenes)))
+    splits = ("val", "test") if with_val else ("test",)
+    result = evaluate_scenes(model.view_metrics, scenes, splits, max_views=views)
+    if world.distributed:  # pool the processes' per-scene means, weighted by their views
+        counted = [
+            (len(scene.split(split)[:views]), split, result["scenes"][scene.scene_id][split])
+            for _, scene in scenes
+            for split in splits
+            if split in result["scenes"][scene.scene_id]
+        ]
+        result = {"mean": _pooled_means([item for part in gather_objects(world, counted) for item in part])}
     return {f"{split}_{name}": value for split, values in result["mean"].items() for name, value in values.items()}
+
+
+def _pooled_means(counted: list[tuple[int, str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """{split: {metric: mean over views}} from (views, split, {metric: mean}) of each scene and split."""
+    sums: dict[str, dict[str, list[float]]] = {}
+    for count, split, metrics in counted:
+        for name, value in metrics.items():
+            total = sums.setdefault(split, {}).setdefault(name, [0.0, 0])
+            total[0] += count * value
+            total[1] += count
+    return {split: {name: total / count for name, (total, count) in names.items()} for split, names in sums.items()}

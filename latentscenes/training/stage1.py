@@ -21,9 +21,10 @@ import torch
 
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
 from latentscenes.config import option
-from latentscenes.data import DataConfig, SceneCollection, dataset_info, load_scenes_from_config
+from latentscenes.data import DataConfig, SceneCollection, dataset_info
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
 from latentscenes.runs import RunDir
+from latentscenes.training.distributed import current_world, load_shard
 from latentscenes.training.latent_scenes import LatentScenes, check_crop
 from latentscenes.training.loop import LoopState
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
@@ -92,8 +93,10 @@ def stage1_phases(config: TrainConfig):
     return recipe(warmup=warmup, scenes=config.scenes, joint=config.joint)
 
 
-def build_stage1_model(config: TrainConfig, collection: SceneCollection, run: RunDir) -> LatentScenes:
-    torch.manual_seed(config.seed)
+def build_stage1_model(config: TrainConfig, collection: SceneCollection, run: RunDir, first_scene: int = 0) -> LatentScenes:
+    """`first_scene`: the position of the collection's first scene in the run (under torchrun
+    each process's shard draws its own initial planes; rank 0's shared modules are broadcast)."""
+    torch.manual_seed(config.seed + first_scene)
     autoencoder = build_autoencoder(config.autoencoder)
     return LatentScenes(
         collection.scenes, autoencoder, config.planes, config.mlp, config.render, config.autoencoder,
@@ -102,15 +105,18 @@ def build_stage1_model(config: TrainConfig, collection: SceneCollection, run: Ru
 
 
 def train_stage1(config: TrainConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
-    collection = load_scenes_from_config(config.data)
-    model = build_stage1_model(config, collection, run)
+    world = current_world()
+    collection, first_scene = load_shard(config.data, world)
+    model = build_stage1_model(config, collection, run, first_scene)
 
     def export(state: LoopState) -> None:
         model.ensure_normalizer()
-        save_autoencoder(model.autoencoder, autoencoder_folder(run))
+        if world.is_main:
+            save_autoencoder(model.autoencoder, autoencoder_folder(run))
 
     return run_stage(
-        model, stage1_phases(config), collection, run, config, config.seed, resume, stop_after, on_finish=export
+        model, stage1_phases(config), collection, run, config, config.seed, resume, stop_after, on_finish=export,
+        first_scene=first_scene,
     )
 
 

@@ -25,11 +25,12 @@ import torch
 
 from latentscenes.autoencoder import load_autoencoder
 from latentscenes.config import load_config, option
-from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
+from latentscenes.data import DataConfig, SceneCollection
 from latentscenes.errors import LatentScenesError
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.runs import RunDir, open_run, run_kind
 from latentscenes.training.checkpoint import load_checkpoint
+from latentscenes.training.distributed import current_world, load_shard
 from latentscenes.training.latent_scenes import LatentScenes
 from latentscenes.training.loop import LoopState
 from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
@@ -109,10 +110,10 @@ def stage1_reference(stage1: str | Path, run_root: str | Path) -> str:
     return os.path.relpath(Path(stage1).absolute(), Path(run_root).absolute())
 
 
-def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run: RunDir) -> LatentScenes:
+def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run: RunDir, first_scene: int = 0) -> LatentScenes:
     """New scenes with stage 1's autoencoder, base planes and (optionally) MLP."""
     first, first_config = stage1_run(config, run.root)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + first_scene)  # under torchrun each shard draws its own scenes
     model = LatentScenes(
         collection.scenes, load_autoencoder(autoencoder_folder(first)), first_config.planes, first_config.mlp,
         config.render, first_config.autoencoder, cache_folder=run.root / "latent-cache",
@@ -123,6 +124,8 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
 
 
 def fit_stage2(config: FitLatentConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
-    collection = load_scenes_from_config(config.data)
-    model = build_stage2_model(config, collection, run)
-    return run_stage(model, stage2_phases(config), collection, run, config, config.seed, resume, stop_after)
+    collection, first_scene = load_shard(config.data, current_world())
+    model = build_stage2_model(config, collection, run, first_scene)
+    return run_stage(
+        model, stage2_phases(config), collection, run, config, config.seed, resume, stop_after, first_scene=first_scene
+    )
