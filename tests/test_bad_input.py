@@ -74,7 +74,7 @@ def _data_case(name, tmp_path, good):
         return data, pose, "missing pose"
     if name == "15-number pose":
         _edit_pose(pose, lambda numbers: numbers[:15])
-        return data, pose, "must be 16 numbers"
+        return data, pose, "16 numbers per pose"
     if name == "nan in pose":
         _edit_pose(pose, lambda numbers: [*numbers[:3], "nan", *numbers[4:]])
         return data, pose, "non-finite"
