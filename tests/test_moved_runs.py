@@ -1,6 +1,6 @@
 """Runs that move: a stage-2 run names its stage-1 run relatively, so both can be moved or
-copied together and stage 2 still evaluates and resumes; a missing stage-1 run is a clear
-error."""
+copied together and stage 2 still evaluates, resumes, renders and exports; a missing stage-1
+run is a clear error."""
 
 import json
 import shutil
@@ -45,6 +45,13 @@ def test_stage2_runs_move_and_copy_with_their_stage1_run(objects_32px, tmp_path,
         finished, uninterrupted = (load_checkpoint(place / name / "checkpoints")[0] for name in ("unfinished", "stage2"))
         for key, value in uninterrupted.items():
             assert torch.equal(value, finished[key]), key
+
+    # what users do with a finished run after moving it: render and export
+    assert main(["--threads", "1", "render", str(moved / "stage2"), "--frames", "2", "--size", "16",
+                 "--format", "gif", "--out", str(tmp_path / "renders")]) == 0
+    assert any((tmp_path / "renders").rglob("*.png"))
+    assert main(["--threads", "1", "export", str(moved / "stage2"), "--out", str(tmp_path / "export")]) == 0
+    assert (tmp_path / "export" / "export.json").is_file()
 
     shutil.rmtree(copied / "stage1")
     capsys.readouterr()
