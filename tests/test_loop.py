@@ -210,7 +210,16 @@ class SelfInterrupting(MeanImages):
         return super().loss_terms(batch, names)
 
 
-def test_ctrl_c_saves_a_checkpoint_of_the_finished_step_and_resumes_exactly(tmp_path):
+@pytest.fixture
+def python_ctrl_c():
+    """SIGINT handled as in an interactive Python, whatever the test runner inherited (a
+    background job starts with SIGINT ignored)."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
+def test_ctrl_c_saves_a_checkpoint_of_the_finished_step_and_resumes_exactly(tmp_path, python_ctrl_c):
     full, _ = _run(tmp_path, "full")
     torch.manual_seed(123)
     model, logger = SelfInterrupting(at=8), MetricLogger(tmp_path / "logs", "none", "x")
