@@ -11,14 +11,12 @@ from PIL import Image
 from latentscenes.cli.main import main
 from latentscenes.config import load_config
 from latentscenes.data import load_scenes
-from latentscenes.errors import ConfigError
 from latentscenes.evaluation.metrics import psnr
 from latentscenes.evaluation.renders import save_comparisons
 from latentscenes.rendering.renderer import render_views
 from latentscenes.runs import create_run, open_run
 from latentscenes.training.checkpoint import load_checkpoint
 from latentscenes.training.logger import read_metrics
-from latentscenes.training.recipe import LossWeights
 from latentscenes.training.restore import load_trained
 from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
 
@@ -249,12 +247,15 @@ def test_crops_render_and_decode_only_a_window_of_each_view(runs):
     assert not torch.allclose(uncropped, terms["ds"], rtol=1e-3)
 
 
-def test_a_crop_off_the_latent_grid_is_refused_naming_its_key(runs):
-    from latentscenes.training.recipe import Phase, PhaseConfig
-
-    model, _ = load_trained(open_run(runs / "stage2"))
-    with pytest.raises(ConfigError, match="'decode.crop'.*multiple of the downsampling factor"):
-        model.start_phase(Phase("decode", PhaseConfig(steps=1, crop=6, loss=LossWeights(ds=1.0))))
+def test_a_crop_off_the_latent_grid_is_refused_before_training_naming_its_key(runs, objects_32px, tmp_path, capsys):
+    """The decode phase's crop is checked before the encode phase trains: one line, exit 2."""
+    args = ["fit", "--space", "latent", "--from", str(runs / "stage1"), "--data", str(objects_32px)]
+    capsys.readouterr()
+    assert main([*args, "--run", str(tmp_path / "bad"), *STAGE2, "decode.crop=6"]) == 2
+    error = capsys.readouterr().err
+    assert "'decode.crop'" in error and "multiple of the downsampling factor (4), got 6" in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert not (tmp_path / "bad" / "curve.json").exists() and not read_metrics(tmp_path / "bad" / "logs")
 
 
 def test_autoencoder_term_trains_on_crops_when_train_crop_is_set(runs):

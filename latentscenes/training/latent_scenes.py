@@ -97,10 +97,16 @@ class LatentScenes(nn.Module):
     def sparse_parameters(self) -> list[nn.Parameter]:
         return self.bank.sparse_parameters()
 
+    def check_phases(self, phases: list[Phase]) -> None:
+        """`ConfigError` naming the key of the first phase whose `crop` does not fit these
+        scenes' images or the latent grid (checked before any training, and again per phase)."""
+        for phase in phases:
+            if self.scenes:
+                check_crop(f"{phase.name}.crop", phase.config.crop, self.autoencoder.downsample_factor, self._smallest_side)
+
     def start_phase(self, phase: Phase) -> None:
         """Fit the latent normaliser if it is not yet; cache latents if the encoder is frozen."""
-        if self.scenes:
-            check_crop(f"{phase.name}.crop", phase.config.crop, self.autoencoder.downsample_factor, self._smallest_side)
+        self.check_phases([phase])
         needs_latents = phase.config.loss.es > 0 or phase.config.loss.ds > 0
         if needs_latents:
             self.ensure_normalizer()

@@ -114,8 +114,10 @@ def train_stage1(config: TrainConfig, run: RunDir, resume: bool = False, stop_af
         if world.is_main:
             save_autoencoder(model.autoencoder, autoencoder_folder(run))
 
+    phases = stage1_phases(config)
+    model.check_phases(phases)
     return run_stage(
-        model, stage1_phases(config), collection, run, config, config.seed, resume, stop_after, on_finish=export,
+        model, phases, collection, run, config, config.seed, resume, stop_after, on_finish=export,
         first_scene=first_scene,
     )
 

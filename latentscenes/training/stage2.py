@@ -126,6 +126,6 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
 def fit_stage2(config: FitLatentConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
     collection, first_scene = load_shard(config.data, current_world())
     model = build_stage2_model(config, collection, run, first_scene)
-    return run_stage(
-        model, stage2_phases(config), collection, run, config, config.seed, resume, stop_after, first_scene=first_scene
-    )
+    phases = stage2_phases(config)
+    model.check_phases(phases)
+    return run_stage(model, phases, collection, run, config, config.seed, resume, stop_after, first_scene=first_scene)
