@@ -114,6 +114,13 @@ def test_warm_start_refuses_other_runs_and_other_plane_sizes(rgb_run, objects_32
     assert "config key 'planes.channels' is 8" in capsys.readouterr().err and not (tmp_path / "b").exists()
 
 
+def test_a_crop_is_refused_for_rgb_scenes_before_a_run_folder_exists(objects_32px, tmp_path, capsys):
+    run = tmp_path / "rgb"
+    assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, "fit.crop=16"]) == 2
+    error = capsys.readouterr().err
+    assert "config key 'fit.crop'" in error and error.count("\n") == 1 and not run.exists()
+
+
 def test_ultralight_scenes_fit_through_the_loop(objects_32px, tmp_path):
     """ULW (planes.micro_channels=0): scenes are only base weights and a bias, trained with the
     bases and the MLP; 40 steps must clear the white-background score (~10-13 dB) by far."""

@@ -14,7 +14,7 @@ import torch
 from latentscenes.config import load_config, option
 from latentscenes.data import DataConfig
 from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
-from latentscenes.errors import LatentScenesError
+from latentscenes.errors import ConfigError, LatentScenesError
 from latentscenes.runs import RunDir, open_run, run_kind
 from latentscenes.training.checkpoint import load_checkpoint
 from latentscenes.training.distributed import current_world, load_shard
@@ -66,6 +66,17 @@ def build_rgb_model(config: FitRGBConfig, num_scenes: int, first_scene: int = 0)
         tensors, _ = load_checkpoint(earlier_rgb_run(config).checkpoints)
         warm_start(model.bank, model.mlp, tensors, mean_scene=True, reuse_mlp=True)
     return model
+
+
+def check_rgb_config(config: FitRGBConfig) -> None:
+    """What can be checked before a run folder exists: no whole-image crops (RGB Tri-Planes
+    learn from random rays) and the warm-start run (`earlier_rgb_run`)."""
+    if config.fit.crop:
+        raise ConfigError(
+            "config key 'fit.crop' is for latent scenes' whole-image losses; RGB Tri-Planes learn from "
+            "random rays (fit.rays_per_view)"
+        )
+    earlier_rgb_run(config)
 
 
 def earlier_rgb_run(config: FitRGBConfig) -> RunDir | None:
