@@ -100,9 +100,10 @@ class LatentScenes(nn.Module):
     def check_phases(self, phases: list[Phase]) -> None:
         """`ConfigError` naming the key of the first phase whose `crop` does not fit these
         scenes' images or the latent grid (checked before any training, and again per phase)."""
+        if not self.scenes:
+            return
         for phase in phases:
-            if self.scenes:
-                check_crop(f"{phase.name}.crop", phase.config.crop, self.autoencoder.downsample_factor, self._smallest_side)
+            check_crop(f"{phase.name}.crop", phase.config.crop, self.autoencoder.downsample_factor, self._smallest_side)
 
     def start_phase(self, phase: Phase) -> None:
         """Fit the latent normaliser if it is not yet; cache latents if the encoder is frozen."""
