@@ -14,7 +14,7 @@ import sys
 
 from latentscenes.cli.main import main
 
-MODULES = {"checkpoint": "latentscenes.training.checkpoint", "cache": "latentscenes.autoencoder.cache"}
+MODULES = {"checkpoint": "latentscenes.engine.checkpoint", "cache": "latentscenes.autoencoder.cache"}
 
 
 def crash_on_write(module, count: int) -> None:

@@ -9,13 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from data_fixtures import write_srn_dataset
-from latentscenes.cli.main import main
-from latentscenes.errors import LatentScenesError
+from PIL import Image
 from tiny_runs import TINY_RGB
 
+from latentscenes.cli.main import main
+from latentscenes.errors import LatentScenesError
 
 
 class Payload:

@@ -4,7 +4,7 @@ whole images converted only when a loss reads them."""
 import torch
 
 from latentscenes.data import Scene
-from latentscenes.training.batches import ViewSampler
+from latentscenes.data.batches import ViewSampler
 
 
 def _scene(name: str, seed: int, views: int = 6, size: int = 8, val: int = 0) -> Scene:

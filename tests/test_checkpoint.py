@@ -3,14 +3,14 @@ import pickle
 import pytest
 import torch
 
-from latentscenes.errors import CheckpointError
-from latentscenes.training.checkpoint import (
+from latentscenes.engine.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     optimizer_from_flat,
     optimizer_to_flat,
     save_checkpoint,
 )
+from latentscenes.errors import CheckpointError
 
 
 def _trained_adam():

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import torch
+from tiny_runs import TINY_STAGE1, TINY_STAGE1_STEPS
 
 from latentscenes.cli.main import main
-from latentscenes.training.checkpoint import latest_checkpoint, load_checkpoint
-from latentscenes.training.logger import read_metrics
-from tiny_runs import TINY_STAGE1, TINY_STAGE1_STEPS
+from latentscenes.engine.checkpoint import latest_checkpoint, load_checkpoint
+from latentscenes.engine.logger import read_metrics
 
 CRASH_AT = Path(__file__).parent / "crash_at.py"
 

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from data_fixtures import write_srn_dataset
+
 from latentscenes.cameras import project
 from latentscenes.data import load_scenes, write_eg3d_dataset, write_png
 from latentscenes.errors import DataError

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-
 from data_fixtures import orbit_cameras, pinhole, render_sphere, write_srn_dataset, write_transforms_json
+
 from latentscenes.cli import data as data_cli
 from latentscenes.data import load_scenes, write_eg3d_dataset
 from latentscenes.errors import DataError

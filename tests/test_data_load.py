@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from data_fixtures import orbit_cameras, pinhole, render_sphere, write_srn_dataset
+
 from latentscenes.config import load_config
 from latentscenes.data import (
     DataConfig,

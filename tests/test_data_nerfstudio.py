@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from data_fixtures import orbit_cameras, pinhole, render_sphere, scene_params, silhouette_center, write_transforms_json
+
 from latentscenes.cameras import project
 from latentscenes.data import load_scenes, write_png
 from latentscenes.errors import DataError

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from data_fixtures import orbit_cameras, pinhole, render_sphere, scene_params, silhouette_center, write_srn_dataset
+
 from latentscenes.cameras import project
 from latentscenes.data import load_scenes, write_srn_scene
 from latentscenes.errors import DataError

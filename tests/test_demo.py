@@ -8,8 +8,8 @@ import json
 
 import pytest
 import yaml
-
 from chromium import find_chromium, open_and_check
+
 from latentscenes.cli.main import main
 
 FAST_RENDER = ["render.samples=8", "render.importance_samples=8", "logging.backend=none"]
@@ -88,7 +88,7 @@ def _report_process(config, run, resume=False):
 
     import torch
 
-    from latentscenes.training.loop import LoopState
+    from latentscenes.engine.loop import LoopState
 
     state = LoopState()
     state.history = [{"pid": os.getpid(), "threads": torch.get_num_threads(), "resume": resume}]
@@ -101,8 +101,8 @@ def test_each_demo_run_gets_a_fresh_process_with_the_callers_threads(tmp_path):
 
     import torch
 
-    from latentscenes.demo import _stage
-    from latentscenes.training.fit_rgb import FitRGBConfig
+    from latentscenes.recipes.rgb import FitRGBConfig
+    from latentscenes.studies.demo import _stage
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import torch
+from tiny_runs import TINY_RGB
 
 from latentscenes.cli.main import main
-from latentscenes.training.checkpoint import load_checkpoint
-from tiny_runs import TINY_RGB
+from latentscenes.engine.checkpoint import load_checkpoint
 
 FOUR_STEPS = [*TINY_RGB, "fit.steps=4", "logging.checkpoint_every=2"]
 

@@ -10,13 +10,14 @@ import sys
 
 import pytest
 import torch
-
 from data_fixtures import write_srn_dataset
-from latentscenes.cli.main import main
-from latentscenes.training.checkpoint import load_checkpoint
-from latentscenes.training.distributed import PER_PROCESS, World, local_checkpoint
-from latentscenes.training.stage import _pooled_means
 from tiny_runs import QUIET, TINY_STAGE1, TINY_STAGE2
+
+from latentscenes.cli.main import main
+from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.distributed import PER_PROCESS, local_checkpoint
+from latentscenes.parallel import World
+from latentscenes.recipes.stage import _pooled_means
 
 
 @pytest.mark.parametrize("count,size", [(4, 2), (5, 2), (7, 3), (3, 3)])
@@ -147,10 +148,10 @@ def test_both_stages_under_torchrun(objects_32px, tmp_path):
 
 def _one_step(model, scenes, rows, world):
     """Three Adam steps of the loop's kind on rows `rows` of `scenes` with fixed views and rays."""
-    from latentscenes.training.batches import ViewSampler
-    from latentscenes.training.distributed import split_parameters, sync_gradients
-    from latentscenes.training.loop import _backward
-    from latentscenes.training.optim import PhaseOptimizer
+    from latentscenes.data.batches import ViewSampler
+    from latentscenes.engine.distributed import split_parameters, sync_gradients
+    from latentscenes.engine.loop import _backward
+    from latentscenes.engine.optim import PhaseOptimizer
 
     groups = [{"params": model.bank.plane_parameters(), "lr": 1e-2, "name": "planes"}, {"params": list(model.mlp.parameters()), "lr": 1e-2, "name": "mlp"}]
     optimizer = PhaseOptimizer(groups, model.sparse_parameters())
@@ -176,7 +177,7 @@ def _step_on_shard(rank, store, data, expected):
     import torch.distributed as dist
 
     from latentscenes.data import load_scenes
-    from latentscenes.training.distributed import World
+    from latentscenes.parallel import World
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
@@ -197,8 +198,9 @@ def _step_on_shard(rank, store, data, expected):
 
 
 def _rgb_model():
-    from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
-    from latentscenes.training.rgb_scenes import RGBScenes
+    from latentscenes.models.rgb import RGBScenes
+    from latentscenes.rendering.config import DecoderConfig, RenderConfig
+    from latentscenes.scenes.config import TriPlaneConfig
 
     torch.manual_seed(0)
     model = RGBScenes(4, TriPlaneConfig(micro_macro=False, resolution=16, channels=8), DecoderConfig(), RenderConfig(samples=8, importance_samples=0, deterministic=True))

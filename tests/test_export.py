@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from latentscenes.cli.main import main
+from latentscenes.engine.runs import open_run
 from latentscenes.export import ExportedScenes
-from latentscenes.runs import open_run
-from latentscenes.training.restore import load_trained
+from latentscenes.recipes.restore import load_trained
 
 
 @pytest.mark.parametrize("kind", ["rgb", "latent", "stage1"])

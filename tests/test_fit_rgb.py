@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from latentscenes.cli.main import main
-from latentscenes.training.logger import read_metrics
+from latentscenes.engine.logger import read_metrics
 
 FAST = [
     "data.num_test_views=4",
@@ -90,8 +90,8 @@ def test_bad_override_names_the_key(objects_32px, tmp_path, capsys):
 def test_warm_started_rgb_scenes_start_as_the_earlier_runs_mean_scene(rgb_run, objects_32px, tmp_path):
     """init_from=RUN: every new scene starts as the earlier run's mean scene, with its MLP."""
     from latentscenes.config import load_config
-    from latentscenes.training.checkpoint import load_checkpoint
-    from latentscenes.training.fit_rgb import FitRGBConfig, build_rgb_model
+    from latentscenes.engine.checkpoint import load_checkpoint
+    from latentscenes.recipes.rgb import FitRGBConfig, build_rgb_model
 
     earlier, _ = load_checkpoint(rgb_run / "checkpoints")
     config = load_config(FitRGBConfig, overrides=[f"data.root={objects_32px}", *FAST, f"init_from={rgb_run}"])

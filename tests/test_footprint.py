@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from latentscenes.rendering.config import TriPlaneConfig
+from latentscenes.engine.footprint import scene_footprint
+from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.scenes import SceneBank
-from latentscenes.training.footprint import scene_footprint
-from latentscenes.training.optim import PhaseOptimizer
+from latentscenes.scenes.config import TriPlaneConfig
 
 SMALL = dict(channels=4, resolution=2, micro_channels=1, num_bases=3)
 

@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from latentscenes.data import Scene
+from latentscenes.data.batches import ViewSampler
+from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.logger import MetricLogger, read_metrics
+from latentscenes.engine.loop import LoopSettings, TrainingInterrupted, train
+from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.errors import CheckpointError, TrainingDiverged
-from latentscenes.training.batches import ViewSampler
-from latentscenes.training.checkpoint import load_checkpoint
-from latentscenes.training.logger import MetricLogger, read_metrics
-from latentscenes.training.loop import LoopSettings, TrainingInterrupted, train
-from latentscenes.training.optim import PhaseOptimizer
-from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
+from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
 
 
 class MeanImages(torch.nn.Module):
@@ -38,7 +38,7 @@ class MeanImages(torch.nn.Module):
     def start_phase(self, phase):
         self.phases_started.append(phase.name)
 
-    def loss_terms(self, batch, names):
+    def loss_terms(self, batch, names, prepared=None):
         rows = F.embedding(batch.scene_index, self.planes, sparse=self.sparse)
         prediction = (rows.view(-1, 3, self.size, self.size) + self.offset).unsqueeze(1)
         return {"rgb": (prediction - batch.images).pow(2).mean()}
@@ -145,10 +145,10 @@ class FaultyImages(MeanImages):
         self.nan_loss, self.nan_grad = set(nan_loss), set(nan_grad)
         self.seen = []
 
-    def loss_terms(self, batch, names):
+    def loss_terms(self, batch, names, prepared=None):
         call = len(self.seen)
         self.seen.append(self.planes.detach().clone())
-        loss = super().loss_terms(batch, names)["rgb"]
+        loss = super().loss_terms(batch, names, prepared)["rgb"]
         if call in self.nan_loss:
             loss = loss * float("nan")
         if call in self.nan_grad:  # finite value, NaN gradient: d/dx 0 * sqrt(0 * x) = 0 * inf
@@ -203,11 +203,11 @@ class SelfInterrupting(MeanImages):
         super().__init__(3, 8)
         self.at, self.calls = at, 0
 
-    def loss_terms(self, batch, names):
+    def loss_terms(self, batch, names, prepared=None):
         self.calls += 1
         if self.calls == self.at:
             os.kill(os.getpid(), signal.SIGINT)
-        return super().loss_terms(batch, names)
+        return super().loss_terms(batch, names, prepared)
 
 
 @pytest.fixture

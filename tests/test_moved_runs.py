@@ -6,13 +6,13 @@ import json
 import shutil
 
 import torch
+from tiny_runs import TINY_STAGE1, TINY_STAGE2
 
 from latentscenes.cli.main import main
 from latentscenes.config import load_config
-from latentscenes.runs import create_run
-from latentscenes.training.checkpoint import load_checkpoint
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_reference
-from tiny_runs import TINY_STAGE1, TINY_STAGE2
+from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.runs import create_run
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference
 
 
 def _eval(run):

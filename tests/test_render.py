@@ -13,14 +13,14 @@ from latentscenes.cameras import camera_elevation, camera_radius, project, turnt
 from latentscenes.cli.main import main
 from latentscenes.config import load_config
 from latentscenes.data.srn import read_poses
+from latentscenes.engine.runs import create_run, open_run
 from latentscenes.errors import DataError
 from latentscenes.evaluation.renders import depth_to_uint8, latent_channels_grid, to_uint8
-from latentscenes.evaluation.turntables import depth_range
-from latentscenes.evaluation.videos import save_video
-from latentscenes.runs import create_run, open_run
-from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
+from latentscenes.recipes.restore import load_trained
+from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
 from latentscenes.rendering.scene_views import SceneViews
-from latentscenes.training.restore import load_trained
+from latentscenes.reports.turntables import depth_range
+from latentscenes.reports.videos import save_video
 
 
 def test_turntable_cameras_circle_the_origin_at_the_given_radius_and_elevation():

@@ -5,14 +5,16 @@ import itertools
 
 import pytest
 import torch
+from reference import decode_reference, render_rays_reference
 
 from latentscenes.cameras import look_at, make_intrinsics
-from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
-from latentscenes.rendering.decoder import TriPlaneDecoder, decode_reference
+from latentscenes.rendering.config import DecoderConfig, RenderConfig
+from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays, random_pixels
-from latentscenes.rendering.renderer import render, render_rays, render_rays_reference, render_views
+from latentscenes.rendering.renderer import render, render_rays, render_views
 from latentscenes.rendering.triplane import sample_triplane_rays
 from latentscenes.scenes import SceneBank
+from latentscenes.scenes.config import TriPlaneConfig
 
 
 def _cameras(scenes: int, views: int, size: int, seed: int = 0, dtype=torch.float32):

@@ -4,9 +4,9 @@ headless Chromium (Debian's `chromium`; `.ci/run` installs it)."""
 import re
 
 import pytest
+from chromium import find_chromium, open_and_check
 from PIL import Image
 
-from chromium import find_chromium, open_and_check
 from latentscenes.cli.main import main
 
 

@@ -4,10 +4,10 @@ dense Adam run on each row alone; its per-row state through a safetensors checkp
 import pytest
 import torch
 
+from latentscenes.engine.checkpoint import load_checkpoint, save_checkpoint
+from latentscenes.engine.optim import PhaseOptimizer
+from latentscenes.engine.row_adam import RowAdam
 from latentscenes.errors import CheckpointError
-from latentscenes.training.checkpoint import load_checkpoint, save_checkpoint
-from latentscenes.training.optim import PhaseOptimizer
-from latentscenes.training.row_adam import RowAdam
 
 LR, EPS = 0.01, 1e-8
 

@@ -5,12 +5,13 @@ import signal
 import subprocess
 import sys
 
-from latentscenes.cli.main import main
 from tiny_runs import TINY_RGB
+
+from latentscenes.cli.main import main
 
 HOLD = """
 import sys, time
-from latentscenes.runs import hold_run
+from latentscenes.engine.runs import hold_run
 with hold_run(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)

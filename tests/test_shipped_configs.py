@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from latentscenes.config import load_config
-from latentscenes.training.fit_rgb import FitRGBConfig
-from latentscenes.training.stage1 import TrainConfig
-from latentscenes.training.stage2 import FitLatentConfig
+from latentscenes.recipes.rgb import FitRGBConfig
+from latentscenes.recipes.stage1 import TrainConfig
+from latentscenes.recipes.stage2 import FitLatentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted([*(ROOT / "configs").glob("*.yaml"), *(ROOT / "latentscenes" / "configs").glob("*.yaml")])

@@ -11,14 +11,14 @@ from PIL import Image
 from latentscenes.cli.main import main
 from latentscenes.config import load_config
 from latentscenes.data import load_scenes
+from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.logger import read_metrics
+from latentscenes.engine.runs import create_run, open_run
 from latentscenes.evaluation.metrics import psnr
 from latentscenes.evaluation.renders import save_comparisons
+from latentscenes.recipes.restore import load_trained
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2
 from latentscenes.rendering.renderer import render_views
-from latentscenes.runs import create_run, open_run
-from latentscenes.training.checkpoint import load_checkpoint
-from latentscenes.training.logger import read_metrics
-from latentscenes.training.restore import load_trained
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
 
 SMALL = [
     "data.num_test_views=4",
@@ -159,7 +159,7 @@ def test_encode_scene_on_random_rays_is_the_whole_render_at_those_latent_pixels(
     the same residuals as the whole latent render (deterministic sampling)."""
     from dataclasses import replace
 
-    from latentscenes.training.batches import ViewSampler
+    from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage2"))
     model.render_config = replace(model.render_config, deterministic=True)
@@ -183,7 +183,7 @@ def test_subpixel_rays_render_the_image_pixels_against_the_latent_pixel_under_th
     resolution render) and compares it with the latent pixel each one falls in."""
     from dataclasses import replace
 
-    from latentscenes.training.batches import ViewSampler
+    from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage2"))
     model.render_config = replace(model.render_config, deterministic=True, subpixel_rays=True)
@@ -195,7 +195,7 @@ def test_subpixel_rays_render_the_image_pixels_against_the_latent_pixel_under_th
         full = model.render_config
         out = render_views(
             planes, model.mlp, batch.cam2world, batch.intrinsics, batch.height, batch.width, full,
-            ((model.latent_background(batch.height, batch.width) + 1) / 2).view(c, 1, 1),
+            ((model.autoencoder.latent_background((batch.height, batch.width)) + 1) / 2).view(c, 1, 1),
         )
         fine = (out.image * 2 - 1).flatten(0, 1)  # (V, c, H, W): a latent rendered at every image pixel
         targets = model.autoencoder.encode_normalized(batch.images.flatten(0, 1), sample=False)  # (V, c, h, w)
@@ -217,7 +217,7 @@ def test_crops_render_and_decode_only_a_window_of_each_view(runs):
     window above them, and windows move with the sampler's draws."""
     from dataclasses import replace
 
-    from latentscenes.training.batches import ViewSampler
+    from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage2"))
     model.render_config = replace(model.render_config, deterministic=True)
@@ -264,7 +264,7 @@ def test_autoencoder_term_trains_on_crops_when_train_crop_is_set(runs):
     from dataclasses import replace
 
     from latentscenes.autoencoder import augment_colours, autoencoder_losses, random_crops
-    from latentscenes.training.batches import ViewSampler
+    from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage2"))
     model.ae_config = replace(model.ae_config, train_crop=16)
@@ -282,7 +282,7 @@ def test_autoencoder_term_trains_on_crops_when_train_crop_is_set(runs):
 
 
 def test_new_scenes_start_as_the_mean_stage1_scene_with_its_mlp(runs, objects_32px, tmp_path):
-    from latentscenes.training.stage2 import build_stage2_model
+    from latentscenes.recipes.stage2 import build_stage2_model
 
     stage1, _ = load_checkpoint(runs / "stage1" / "checkpoints")
     models = {}
@@ -305,7 +305,7 @@ def test_encode_scene_and_the_autoencoder_term_share_one_encoder_pass(runs):
     once per batch and Encode-Scene is unchanged; with colour jitter it runs twice."""
     from dataclasses import replace
 
-    from latentscenes.training.batches import ViewSampler
+    from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage1"))
     model.render_config = replace(model.render_config, deterministic=True)
@@ -331,7 +331,7 @@ def test_equivariance_term_shares_the_encoding_and_trains_both_halves(runs):
     for es + ae + eq) and its gradient reaches the encoder and the decoder."""
     from dataclasses import replace
 
-    from latentscenes.training.batches import ViewSampler
+    from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage1"))
     model.ae_config = replace(model.ae_config, augment_hue=0.0, augment_saturation=0.0, train_crop=0)
@@ -355,20 +355,19 @@ def test_cached_latents_of_training_views_give_the_same_encode_scene_loss(runs, 
     equals ES from encoding the batch's images, and never converts the images."""
     from dataclasses import replace
 
-    from latentscenes.training.batches import ViewSampler
-    from latentscenes.training.recipe import LearningRates, LossWeights, Phase, PhaseConfig
+    from latentscenes.data.batches import ViewSampler
+    from latentscenes.models.phases import LearningRates, LossWeights, Phase, PhaseConfig
 
     model, collection = load_trained(open_run(runs / "stage2"))
     model.cache = type(model.cache)(tmp_path / "cache")
     model.render_config = replace(model.render_config, deterministic=True)
-    model.start_phase(Phase("encode", PhaseConfig(steps=1, loss=LossWeights(es=1.0), lr=LearningRates(planes=1.0))))
+    prepared = model.start_phase(Phase("encode", PhaseConfig(steps=1, loss=LossWeights(es=1.0), lr=LearningRates(planes=1.0))))
     scene = collection.scenes[0]
-    assert model.latents is not None and len(model.latents[0]) == len(scene.split("train"))
+    assert prepared.latents is not None and len(prepared.latents[0]) == len(scene.split("train"))
     batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3)
     with torch.no_grad():
-        cached = model.loss_terms(batch, ["es"])["es"]
+        cached = model.loss_terms(batch, ["es"], prepared)["es"]
         assert "images" not in batch.__dict__
-        model.latents = None
         encoded = model.loss_terms(batch, ["es"])["es"]
     assert torch.allclose(cached, encoded, rtol=1e-5), (cached, encoded)
 

@@ -4,16 +4,16 @@ import math
 
 import pytest
 import torch
+from reference import importance_samples_reference, render_weights_reference
 
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.rendering.renderer import points_along_rays, render_rays
 from latentscenes.rendering.samplers import (
     importance_samples,
-    importance_samples_reference,
     sample_intervals,
     stratified_samples,
 )
-from latentscenes.rendering.volume import expected_depth, render_weights, render_weights_reference
+from latentscenes.rendering.volume import expected_depth, render_weights
 
 
 class FunctionField:

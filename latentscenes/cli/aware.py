@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from latentscenes.cli.common import add_config_arguments
-from latentscenes.training.stage2 import FitLatentConfig
+from latentscenes.recipes.stage2 import FitLatentConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from latentscenes.aware import AwareSettings, compare_latent_spaces, format_comparison
+    from latentscenes.studies.aware import AwareSettings, compare_latent_spaces, format_comparison
 
     given = [f"data.root={args.data}"] if args.data else []
     result = compare_latent_spaces(

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from latentscenes.errors import LatentScenesError
 from latentscenes.io import atomic_write_json
-from latentscenes.training.checkpoint import load_checkpoint
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -146,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> dict:
-    from latentscenes.rendering.bench import bench_render
+    from latentscenes.bench.rendering import bench_render
 
     result = bench_render(repeats=args.repeats, device=args.device)
     print(f"device {result['device']}, {result['threads']} threads")
@@ -165,7 +159,7 @@ def _autoencoder_options(args: argparse.Namespace) -> dict:
 
 
 def _joint(args: argparse.Namespace) -> dict:
-    from latentscenes.training.bench import bench_joint
+    from latentscenes.bench.training import bench_joint
 
     result = bench_joint(**_autoencoder_options(args))
     split = result["per_image"]
@@ -186,7 +180,7 @@ def _joint(args: argparse.Namespace) -> dict:
 
 
 def _cache(args: argparse.Namespace) -> dict:
-    from latentscenes.training.bench import bench_cache
+    from latentscenes.bench.training import bench_cache
 
     result = bench_cache(**_autoencoder_options(args))
     print(f"latent cache: {result['images_per_s']:.1f} images/s ({result['batch']} images of {result['size']} px per call)")
@@ -194,7 +188,7 @@ def _cache(args: argparse.Namespace) -> dict:
 
 
 def _bank(args: argparse.Namespace) -> dict:
-    from latentscenes.training.bench import bench_bank
+    from latentscenes.bench.training import bench_bank
 
     result = {}
     for sparse in (True, False):
@@ -212,8 +206,8 @@ def _bank(args: argparse.Namespace) -> dict:
 def _scale(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
+    from latentscenes.bench.scale import ScaleSettings, format_table, quick, run_scale
     from latentscenes.errors import LatentScenesError
-    from latentscenes.scale import ScaleSettings, format_table, quick, run_scale
 
     scenes = args.scenes or ("2,4" if args.quick else "10,100,1000")
     try:
@@ -238,8 +232,10 @@ def _scale(args: argparse.Namespace) -> dict:
 
 
 def _torchrun(args: argparse.Namespace) -> dict:
+    from latentscenes.bench.torchrun import bench_dataset, bench_torchrun
+
     with tempfile.TemporaryDirectory(prefix="latentscenes-bench-") as folder:
-        data = Path(args.data) if args.data else _bench_dataset(Path(folder) / "data")
+        data = Path(args.data) if args.data else bench_dataset(Path(folder) / "data")
         counts = [int(part) for part in args.processes.split(",")]
         result = bench_torchrun(data, Path(folder), counts, args.steps, args.batch, args.threads_per_process)
     for row in result["runs"]:
@@ -248,37 +244,3 @@ def _torchrun(args: argparse.Namespace) -> dict:
             f"({row['train_seconds']:.1f} s training, {row['wall_seconds']:.1f} s in all)"
         )
     return result
-
-
-def _bench_dataset(root):
-    from latentscenes.builders import BuildSettings, build_dataset
-
-    build_dataset(root, BuildSettings(source="pybullet-objects", scenes=8, views=12, size=32, num_test_views=2), workers=1, progress=False)
-    return root
-
-
-def bench_torchrun(data: Path, folder: Path, processes: list[int], steps: int, batch: int, threads: int) -> dict:
-    """Scenes per second of `fit --space rgb` (this CLI in child processes) on `data` with each number of `processes`
-    (`batch` scenes per process and step), runs in `folder`; rank 0's training seconds
-    exclude start-up and evaluation."""
-    runs = []
-    for count in processes:
-        run = folder / f"run-{count}"
-        command = [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={count}",
-            "-m", "latentscenes", "--threads", str(threads), "fit", "--space", "rgb", "--data", str(data),
-            "--run-dir", str(run), f"fit.steps={steps}", f"fit.scenes_per_batch={batch}", "eval.every=0",
-            "eval.scenes=1", "eval.views=1", "logging.backend=none", "logging.progress=false",
-            f"logging.checkpoint_every={steps}",
-        ]
-        start = time.perf_counter()
-        finished = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-        wall = time.perf_counter() - start
-        if finished.returncode != 0:
-            raise LatentScenesError(f"torchrun with {count} processes failed: {finished.stderr[-2000:]}")
-        _, meta = load_checkpoint(run / "checkpoints")
-        seconds = meta["train_seconds"]
-        runs.append(
-            {"processes": count, "train_seconds": seconds, "wall_seconds": wall, "scenes_per_s": steps * batch * count / seconds}
-        )
-    return {"steps": steps, "batch_per_process": batch, "threads_per_process": threads, "runs": runs}

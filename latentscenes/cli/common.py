@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from latentscenes.config import describe, load_config
-from latentscenes.runs import RunDir, create_run, hold_run, open_run, resume_run
-from latentscenes.training.distributed import barrier, current_world, join_world
+from latentscenes.engine.runs import RunDir, create_run, hold_run, open_run, resume_run
+from latentscenes.parallel import barrier, current_world, join_world
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentscenes.demo import DemoSettings, format_summary, run_demo
+from latentscenes.studies.demo import DemoSettings, format_summary, run_demo
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

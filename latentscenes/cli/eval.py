@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from latentscenes.engine.runs import hold_run, open_run, run_kind
 from latentscenes.errors import LatentScenesError
-from latentscenes.evaluation.evaluate import evaluate_scenes, format_table, write_eval
-from latentscenes.runs import hold_run, open_run, run_kind
-from latentscenes.training.restore import load_trained
+from latentscenes.evaluation.evaluate import evaluate_model, format_table, write_eval
+from latentscenes.recipes.restore import load_trained
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = open_run(args.run)
     with hold_run(run_dir.root):  # never reads a run that another process is still writing
         model, collection = load_trained(run_dir)
-        result = evaluate_scenes(model.view_metrics, enumerate(collection.scenes), splits, args.max_views)
+        result = evaluate_model(model, enumerate(collection.scenes), splits, args.max_views)
         result["run"] = {"kind": run_kind(run_dir), "path": str(run_dir.root)}
         write_eval(run_dir.root / "eval.json", result)
     print(format_table(result))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from latentscenes.engine.runs import open_finished_run
 from latentscenes.export.writer import write_export
-from latentscenes.runs import open_finished_run
-from latentscenes.training.restore import load_trained
+from latentscenes.recipes.restore import load_trained
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
 from latentscenes.errors import LatentScenesError
-from latentscenes.training.fit_rgb import FitRGBConfig, check_rgb_config, fit_rgb
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_reference, stage1_run
+from latentscenes.recipes.rgb import FitRGBConfig, check_rgb_config, fit_rgb
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference, stage1_run
 
 SPACES = {
     "rgb": (FitRGBConfig, fit_rgb, "fit-rgb", lambda config, run_root: check_rgb_config(config)),

@@ -6,7 +6,7 @@ import os
 
 # Read by OpenMP when torch starts its thread pool, so before anything imports torch:
 # threads that sleep instead of spinning keep 2 threads fast on a busy machine
-# (latentscenes/rendering/allocator.py has the measurements).
+# (latentscenes/process.py has the measurements).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from latentscenes.rendering.allocator import tune_process
+    from latentscenes.process import tune_process
 
     tune_process(args.threads)
     module = importlib.import_module(f"latentscenes.cli.{args.command}")

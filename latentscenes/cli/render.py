@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 from latentscenes.data.srn import read_poses
-from latentscenes.evaluation.turntables import TurntableSettings, render_scene_files, select_scenes
-from latentscenes.evaluation.videos import FORMATS
+from latentscenes.engine.runs import open_finished_run, run_kind
 from latentscenes.errors import LatentScenesError
-from latentscenes.runs import open_finished_run, run_kind
-from latentscenes.training.restore import load_trained
+from latentscenes.recipes.restore import load_trained
+from latentscenes.reports.turntables import TurntableSettings, render_scene_files, select_scenes
+from latentscenes.reports.videos import FORMATS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentscenes.evaluation.reports import ReportSettings, write_report
-from latentscenes.evaluation.turntables import TurntableSettings
-from latentscenes.evaluation.videos import FORMATS
+from latentscenes.reports.page import ReportSettings, write_report
+from latentscenes.reports.turntables import TurntableSettings
+from latentscenes.reports.videos import FORMATS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

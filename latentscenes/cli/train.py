@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
-from latentscenes.training.stage1 import TrainConfig, check_stage1_config, train_stage1
+from latentscenes.recipes.stage1 import TrainConfig, check_stage1_config, train_stage1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -8,15 +8,25 @@ with extra metrics (e.g. `latent_psnr`, `ae_psnr` for latent runs) beside psnr a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from latentscenes.data import Scene
+from latentscenes.evaluation.view_metrics import view_metrics
 from latentscenes.io import atomic_write_json
+
 
 ViewMetrics = Callable[[int, Scene, torch.Tensor], dict[str, torch.Tensor]]
 """(bank row, scene, view indices (V,)) -> per-view metrics, each a (V,) tensor."""
+
+
+def evaluate_model(
+    model, scenes: Iterable[tuple[int, Scene]], splits: tuple[str, ...] = ("test", "train"), max_views: int | None = None
+) -> dict:
+    """`evaluate_scenes` with `view_metrics` of a learned model (RGB or latent scenes)."""
+    return evaluate_scenes(partial(view_metrics, model), scenes, splits, max_views)
 
 
 def evaluate_scenes(
@@ -26,7 +36,8 @@ def evaluate_scenes(
     max_views: int | None = None,
     chunk: int = 8,
 ) -> dict:
-    """Per-scene and mean metrics over `splits`; at most `max_views` views per split."""
+    """Per-scene and mean `metrics` of scenes (bank row, scene) over `splits`; at most
+    `max_views` views per split."""
     per_scene: dict[str, dict[str, dict[str, float]]] = {}
     totals: dict[str, dict[str, list[torch.Tensor]]] = {split: {} for split in splits}
     for row, scene in scenes:

@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from latentscenes import __version__
 from latentscenes.autoencoder import save_autoencoder
 from latentscenes.config import save_config
+from latentscenes.engine.runs import RunDir, run_kind
 from latentscenes.errors import LatentScenesError
 from latentscenes.export.reader import (
     AUTOENCODER,
@@ -27,7 +28,6 @@ from latentscenes.export.reader import (
 )
 from latentscenes.io import atomic_write_json
 from latentscenes.rendering.triplane import PLANE_AXES
-from latentscenes.runs import RunDir, run_kind
 
 CAMERAS = (
     "cam2world: 4x4, OpenCV (camera x right, y down, z forward), world z up, scenes inside "

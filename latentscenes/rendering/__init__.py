@@ -8,11 +8,10 @@
 - `renderer`: `render_rays` (any field), `render` (Tri-Planes), `render_views` (images)
 - `scene_views`: `render_scene_views` (one scene's whole views from any cameras: images,
   depth, latents decoded by a given decoder), `render_path` (a camera path in chunks)
-- `config`: `RenderConfig`, `DecoderConfig`, `TriPlaneConfig`
-- `bench`: `bench_render` timings
+- `config`: `RenderConfig`, `DecoderConfig`
 """
 
-from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import Rays, camera_rays, gather_pixels, pixel_centers, random_pixels
 from latentscenes.rendering.renderer import (
@@ -21,7 +20,6 @@ from latentscenes.rendering.renderer import (
     points_along_rays,
     render,
     render_rays,
-    render_rays_reference,
     render_views,
 )
 from latentscenes.rendering.triplane import PLANE_AXES, sample_triplane, total_variation
@@ -29,7 +27,6 @@ from latentscenes.rendering.triplane import PLANE_AXES, sample_triplane, total_v
 __all__ = [
     "DecoderConfig",
     "RenderConfig",
-    "TriPlaneConfig",
     "TriPlaneDecoder",
     "Rays",
     "camera_rays",
@@ -41,7 +38,6 @@ __all__ = [
     "points_along_rays",
     "render",
     "render_rays",
-    "render_rays_reference",
     "render_views",
     "PLANE_AXES",
     "sample_triplane",

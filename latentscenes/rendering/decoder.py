@@ -7,8 +7,8 @@
 
 The forward pass works channel-last on what `sample_triplane_rays` returns, (B, Nr, S, C),
 as two matrix products over all B * Nr * S points at once (`addmm`): no permute, no
-copy, one GEMM per layer whatever the batch. `decode_reference` is the nn.Linear-style
-twin the tests compare against.
+copy, one GEMM per layer whatever the batch. The tests compare it with an
+nn.Linear-style twin (`tests/reference.py`).
 
 With `equalized_lr` (the default, as EG3D's FullyConnectedLayer) weights are stored as
 N(0, 1) draws and multiplied by 1/sqrt(fan_in) in forward; the function computed at init
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from latentscenes.rendering.config import DecoderConfig
 
-__all__ = ["TriPlaneDecoder", "decode_reference", "colour_activation"]
+__all__ = ["TriPlaneDecoder", "colour_activation"]
 
 
 def colour_activation(raw: Tensor) -> Tensor:
@@ -93,18 +93,3 @@ class TriPlaneDecoder(nn.Module):
         return density.view(point_shape), colour.view(*point_shape, -1)
 
 
-def decode_reference(
-    decoder: TriPlaneDecoder, features: Tensor, directions: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    """Twin of `TriPlaneDecoder.forward` with F.linear on (B, N, C) features.
-
-    directions: (B, N, 3) per point (view-dependent decoders only). Returns density (B, N)
-    and colour (B, N, C_out).
-    """
-    w1, b1, w2, b2 = decoder.effective_weights()
-    if decoder.config.view_dependent:
-        features = torch.cat([features, directions], dim=-1)
-    hidden = F.softplus(F.linear(features, w1, b1))
-    raw = F.linear(hidden, w2, b2)
-    density = F.softplus(raw[..., 0] + decoder.config.density_shift)
-    return density, colour_activation(raw[..., 1:])

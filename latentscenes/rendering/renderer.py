@@ -6,8 +6,8 @@ evaluated there (with gradients); the coarse weights, without gradients, place
 `importance_samples` more by inverse-CDF sampling; the field is evaluated at those; the
 union of both sets, sorted by distance, is composited (`latentscenes.rendering.volume`).
 The coarse evaluations are reused rather than recomputed: the result equals
-re-evaluating the field at the sorted union (`render_rays_reference` does exactly
-that, slowly, and the tests compare both forward and backward).
+re-evaluating the field at the sorted union (the tests' slow twin does exactly that and
+compares both, forward and backward).
 
 Colours live in the colour head's range ([0, 1] up to the MipNeRF clamp) and are
 composited over `background` in that same range; mapping to [-1, 1] (`2 x - 1`) is the
@@ -31,22 +31,19 @@ import torch
 from torch import Tensor
 
 from latentscenes.rendering.config import RenderConfig
-from latentscenes.rendering.decoder import TriPlaneDecoder, decode_reference
+from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
 from latentscenes.rendering.samplers import (
-    stratified_quantiles,
     importance_samples,
-    importance_samples_reference,
     sample_intervals,
     stratified_samples,
 )
-from latentscenes.rendering.triplane import TriPlaneLookup, sample_triplane_reference
+from latentscenes.rendering.triplane import TriPlaneLookup
 from latentscenes.rendering.volume import (
     accumulate,
     composite_background,
     expected_depth,
     render_weights,
-    render_weights_reference,
 )
 
 __all__ = [
@@ -57,7 +54,6 @@ __all__ = [
     "render_rays",
     "render",
     "render_views",
-    "render_rays_reference",
 ]
 
 Field = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -214,56 +210,3 @@ def render_views(
     return RenderOutput(image=image, depth=depth, opacity=opacity)
 
 
-def render_rays_reference(
-    planes: Tensor,
-    decoder: TriPlaneDecoder,
-    origins: Tensor,
-    directions: Tensor,
-    config: RenderConfig,
-    background: Tensor | float = 0.0,
-    generator: torch.Generator | None = None,
-) -> RenderOutput:
-    """Slow, obviously-correct twin of `render`: per-plane sampling, nn.Linear-style MLP,
-    loop-based compositing and importance sampling, and the field *re-evaluated* at the
-    sorted union of coarse and fine samples. Draws random numbers in the same order as
-    `render_rays`, so equal generators give equal samples."""
-    o, d, ray_shape = _flatten_rays(origins, directions)
-    b, r, _ = o.shape
-
-    def field(t: Tensor) -> tuple[Tensor, Tensor]:
-        points = points_along_rays(o, d, t)  # (B, R, S, 3)
-        s = t.shape[-1]
-        features = sample_triplane_reference(planes, points.reshape(b, r * s, 3), config.box, config.aggregate)
-        dirs = d[:, :, None, :].expand(b, r, s, 3).reshape(b, r * s, 3)
-        density, colour = decode_reference(decoder, features, dirs)
-        return density.reshape(b, r, s), colour.reshape(b, r, s, -1)
-
-    t = stratified_samples(
-        (b, r), config.samples, config.near, config.far,
-        deterministic=config.deterministic, generator=generator, device=o.device, dtype=o.dtype,
-    )
-    if config.importance_samples > 0:
-        with torch.no_grad():
-            density, _ = field(t)
-            starts, ends = sample_intervals(t, config.near, config.far)
-            weights = render_weights_reference(density, starts, ends)
-            u = stratified_quantiles(
-                (b, r), config.importance_samples, config.deterministic, generator, o.device, o.dtype
-            )
-            t_fine = importance_samples_reference(
-                starts.reshape(b * r, -1), ends.reshape(b * r, -1), weights.reshape(b * r, -1),
-                u.reshape(b * r, -1), config.importance_padding,
-            ).reshape(b, r, -1)
-        t = torch.sort(torch.cat([t, t_fine], dim=-1), dim=-1).values
-    density, colour = field(t)
-    starts, ends = sample_intervals(t, config.near, config.far)
-    weights = render_weights_reference(density, starts, ends)
-    opacity = weights.sum(-1)
-    image = sum(weights[..., i, None] * colour[..., i, :] for i in range(t.shape[-1]))
-    depth = (weights * t).sum(-1) / opacity.clamp_min(1e-10)
-    image = image + (1.0 - opacity)[..., None] * background
-    return RenderOutput(
-        image=image.reshape(b, *ray_shape, -1),
-        depth=depth.reshape(b, *ray_shape),
-        opacity=opacity.reshape(b, *ray_shape),
-    )

@@ -24,7 +24,6 @@ __all__ = [
     "sample_intervals",
     "blur_weights",
     "importance_samples",
-    "importance_samples_reference",
 ]
 
 
@@ -115,30 +114,3 @@ def importance_samples(
     return t_low + frac * (t_high - t_low)
 
 
-def importance_samples_reference(
-    starts: Tensor, ends: Tensor, weights: Tensor, u: Tensor, padding: float = 0.01
-) -> Tensor:
-    """Slow twin of `importance_samples` with explicit quantiles u: (R, count), rows (R, S).
-
-    Walks each ray's CDF bin by bin in Python. Returns (R, count).
-    """
-    out = torch.empty_like(u)
-    for r in range(weights.shape[0]):
-        w = weights[r].tolist()
-        s = len(w)
-        blurred = []
-        for i in range(s):
-            left = max(w[max(i - 1, 0)], w[i])
-            right = max(w[i], w[min(i + 1, s - 1)])
-            blurred.append(0.5 * (left + right) + padding + 1e-5)
-        total = sum(blurred)
-        for k, q in enumerate(u[r].tolist()):
-            acc = 0.0
-            for i in range(s):
-                p = blurred[i] / total
-                if q < acc + p or i == s - 1:
-                    frac = min(max((q - acc) / p, 0.0), 1.0)
-                    out[r, k] = starts[r, i] + frac * (ends[r, i] - starts[r, i])
-                    break
-                acc += p
-    return out

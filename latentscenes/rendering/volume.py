@@ -12,7 +12,7 @@ For samples i = 0 .. S-1 along a ray, each standing for the interval [start_i, e
     depth   = sum_i w_i t_i / opacity                     expected distance of the visible surface
 
 Every function takes any leading shape `...` (rays) and samples on the last axis.
-`render_weights_reference` is the obviously-correct loop the tests compare against.
+The tests compare them with obviously correct loops (`tests/reference.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from torch import Tensor
 
 __all__ = [
     "render_weights",
-    "render_weights_reference",
     "accumulate",
     "expected_depth",
     "composite_background",
@@ -38,17 +37,6 @@ def render_weights(density: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
     tau = density * (ends - starts)
     optical_depth_before = torch.cumsum(tau, dim=-1) - tau  # sum_{j<i} tau_j
     return torch.exp(-optical_depth_before) * -torch.expm1(-tau)
-
-
-def render_weights_reference(density: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
-    """Slow twin of `render_weights`: walks the samples front to back with a running transmittance."""
-    weights = []
-    transmittance = torch.ones_like(density[..., 0])
-    for i in range(density.shape[-1]):
-        alpha = 1.0 - torch.exp(-density[..., i] * (ends[..., i] - starts[..., i]))
-        weights.append(transmittance * alpha)
-        transmittance = transmittance * (1.0 - alpha)
-    return torch.stack(weights, dim=-1)
 
 
 def accumulate(weights: Tensor, values: Tensor) -> Tensor:

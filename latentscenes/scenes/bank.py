@@ -16,8 +16,8 @@ then an empty (N, 3, 0, R, R) tensor that holds no values and is not trained.
 
 `bank(scene_indices)` reads only the selected scenes' rows (index_select, or an
 embedding lookup with sparse gradients when `config.sparse_grad`), never the whole bank.
-Parameter groups for optimisers: `plane_parameters()` (per-scene planes or micro planes)
-and `basis_parameters()` (bases, weights, bias).
+`parameter_groups()` names the parameters by the module groups a training phase gives
+learning rates to (`planes`, `weights`, `bases`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from latentscenes.rendering.config import TriPlaneConfig
+from latentscenes.scenes.config import TriPlaneConfig
 
 __all__ = ["SceneBank"]
 
@@ -122,9 +122,12 @@ class SceneBank(nn.Module):
             return []
         return [self.micro] if self.config.micro_macro else [self.planes]
 
-    def basis_parameters(self) -> list[nn.Parameter]:
-        """Shared bases and the per-scene weights and biases (empty in plain mode)."""
-        return [self.bases, self.weights, self.bias] if self.config.micro_macro else []
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The bank's parameters by training module group: `planes` (per-scene planes),
+        `weights` (per-scene base weights and biases) and `bases` (shared)."""
+        if not self.config.micro_macro:
+            return {"planes": self.plane_parameters(), "weights": [], "bases": []}
+        return {"planes": self.plane_parameters(), "weights": [self.weights, self.bias], "bases": [self.bases]}
 
     def per_scene_names(self) -> tuple[str, ...]:
         """Names of the tensors whose row i belongs to scene i (and holds values)."""
@@ -165,50 +168,3 @@ class SceneBank(nn.Module):
 
     def _anchor(self) -> Tensor:
         return self.micro if self.config.micro_macro else self.planes
-
-    # ---- growing and freezing --------------------------------------------------------
-    @torch.no_grad()
-    def add_scenes(self, count: int, generator: torch.Generator | None = None) -> Tensor:
-        """Append `count` freshly initialised scenes in place; bases are kept.
-
-        Returns the new scenes' indices (count,). The per-scene parameters are replaced by
-        larger ones, so build optimisers after growing.
-        """
-        old = self.num_scenes
-        anchor = self._anchor()
-        fresh = self._init_micro(count, generator).to(anchor)
-        if self.config.micro_macro:
-            self.micro = nn.Parameter(torch.cat([self.micro, fresh]), requires_grad=self.micro.requires_grad)
-            weights = self._init_weights(count, generator).to(self.weights)
-            self.weights = nn.Parameter(torch.cat([self.weights, weights]), requires_grad=self.weights.requires_grad)
-            bias = torch.zeros(count, dtype=self.bias.dtype, device=self.bias.device)
-            self.bias = nn.Parameter(torch.cat([self.bias, bias]), requires_grad=self.bias.requires_grad)
-        else:
-            self.planes = nn.Parameter(torch.cat([self.planes, fresh]), requires_grad=self.planes.requires_grad)
-        return torch.arange(old, old + count, device=anchor.device)
-
-    @torch.no_grad()
-    def fresh_scenes(self, num_scenes: int, generator: torch.Generator | None = None) -> "SceneBank":
-        """A new bank of `num_scenes` freshly initialised scenes starting from a copy of
-        this bank's bases (stage 2: new micro planes and weights, trained bases)."""
-        bank = SceneBank(num_scenes, self.config, generator).to(self._anchor())
-        if self.config.micro_macro:
-            bank.bases.copy_(self.bases)
-        return bank
-
-    def freeze_bases(self, frozen: bool = True) -> None:
-        """Stop (or restart) gradients to the shared bases; per-scene weights stay trainable."""
-        if not self.config.micro_macro:
-            raise ValueError("freeze_bases needs a micro-macro bank (config.micro_macro = true)")
-        self.bases.requires_grad_(not frozen)
-
-    @classmethod
-    def from_state_dict(cls, state_dict: dict[str, Tensor], config: TriPlaneConfig) -> "SceneBank":
-        """A bank shaped like `state_dict` (any number of scenes), loaded from it."""
-        key = "micro" if config.micro_macro else "planes"
-        if key not in state_dict:
-            raise KeyError(f"scene bank state has no '{key}' tensor (micro_macro={config.micro_macro})")
-        bank = cls(0, config)
-        bank.add_scenes(state_dict[key].shape[0])
-        bank.load_state_dict(state_dict)
-        return bank

@@ -3,7 +3,7 @@
 A scene renders a latent image of c channels at the latent resolution (h, w) = (H, W) / f
 with the intrinsics scaled by 1/f. The colour head's [0, 1] output maps to the
 normalised latent range by `z_n = 2 c - 1` and is composited over the normalised latent
-of a white image. Losses (all MSE; `latentscenes.training.recipe` lists them):
+of a white image. Losses (all MSE; `latentscenes.models.phases` lists them):
 
     es = |norm(E(x)) - R(T_s, pose)|^2          Encode-Scene (whole latent images, or the latent
                                                  pixels under `rays_per_view` random pixels)
@@ -17,16 +17,18 @@ of a white image. Losses (all MSE; `latentscenes.training.recipe` lists them):
     tv = plane total variation
 
 Random numbers (colour jitter, posterior samples, ray jitter) come from torch's global
-generator, which checkpoints save and restore. While the encoder is frozen, `norm(E(x))`
-comes from a table of cached posterior means (`LatentCache`, keyed by the encoder's
-weights); when the encoder trains it is computed per batch, with gradients, and shared
-with the AE term when that term sees the images unchanged (as in the reference: one
-encoder and two decoder passes per image).
+generator, which checkpoints save and restore. What a phase's losses compare against is
+prepared once when the phase starts and passed to every step (`PhaseTargets`): while the
+encoder is frozen, `norm(E(x))` comes from a table of cached posterior means
+(`LatentCache`, keyed by the encoder's weights) and the white background's latent is
+computed once; when the encoder trains both are computed per batch, with gradients, and
+`norm(E(x))` is shared with the AE term when that term sees the images unchanged (as in
+the reference: one encoder and two decoder passes per image).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -44,19 +46,30 @@ from latentscenes.autoencoder.equivariance import equivariance_loss, random_simi
 from latentscenes.autoencoder.normalize import StandardizeNormalizer
 from latentscenes.cameras import scale_intrinsics
 from latentscenes.data import Scene
+from latentscenes.data.batches import ViewBatch
 from latentscenes.errors import ConfigError
-from latentscenes.evaluation.metrics import psnr, ssim
-from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.models.phases import Phase
+from latentscenes.models.views import render_cameras
+from latentscenes.parallel import current_world, sum_over_processes
+from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
 from latentscenes.rendering.renderer import render, render_views
 from latentscenes.rendering.scene_views import LatentDecoding
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
-from latentscenes.training.batches import ViewBatch
-from latentscenes.training.distributed import current_world, sum_over_processes
-from latentscenes.training.recipe import Phase
-from latentscenes.training.rgb_scenes import bank_groups, render_cameras
+from latentscenes.scenes.config import TriPlaneConfig
+
+
+@dataclass(frozen=True)
+class PhaseTargets:
+    """What a phase's latent losses read, prepared when the phase starts
+    (`LatentScenes.start_phase`). `latents`: per scene the normalised latents of its
+    training views (V_train, c, h, w), or None to encode each batch (the encoder trains).
+    `background`: the white image's normalised latent (c,), or None to encode it per batch."""
+
+    latents: list[torch.Tensor] | None = None
+    background: torch.Tensor | None = None
 
 
 class LatentScenes(nn.Module):
@@ -83,12 +96,10 @@ class LatentScenes(nn.Module):
         self.render_config = render_config
         self.ae_config = ae_config
         self.cache = LatentCache(cache_folder)
-        self.latents: list[torch.Tensor] | None = None
-        self._background: torch.Tensor | None = None
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
-            **bank_groups(self.bank),
+            **self.bank.parameter_groups(),
             "mlp": list(self.mlp.parameters()),
             "encoder": self.autoencoder.encoder_parameters(),
             "decoder": self.autoencoder.decoder_parameters(),
@@ -105,18 +116,18 @@ class LatentScenes(nn.Module):
         for phase in phases:
             check_crop(f"{phase.name}.crop", phase.config.crop, self.autoencoder.downsample_factor, self._smallest_side)
 
-    def start_phase(self, phase: Phase) -> None:
-        """Fit the latent normaliser if it is not yet; cache latents if the encoder is frozen."""
+    def start_phase(self, phase: Phase) -> PhaseTargets:
+        """Fit the latent normaliser if it is not yet; while the encoder is frozen, encode the
+        training views (into the latent cache) and the white background once for the phase."""
         self.check_phases([phase])
         needs_latents = phase.config.loss.es > 0 or phase.config.loss.ds > 0
         if needs_latents:
             self.ensure_normalizer()
-        encoder_frozen = phase.config.lr.encoder == 0
-        self.latents = self.cached_latents() if (encoder_frozen and phase.config.loss.es > 0) else None
-        self._background = None
-        if encoder_frozen and needs_latents:
-            size = (self.scenes[0].height, self.scenes[0].width)
-            self._background = self.autoencoder.latent_background(size)
+        if phase.config.lr.encoder > 0 or not needs_latents:
+            return PhaseTargets()
+        size = (self.scenes[0].height, self.scenes[0].width)
+        latents = self.cached_latents() if phase.config.loss.es > 0 else None
+        return PhaseTargets(latents, self.autoencoder.latent_background(size))
 
     def ensure_normalizer(self) -> None:
         """Fit a 'standardize' normaliser on the training views' latents, once."""
@@ -133,9 +144,15 @@ class LatentScenes(nn.Module):
         raw = self.cache.get_or_compute(self.autoencoder, self._train_views())
         return [self.autoencoder.normalizer.normalize(raw[s.scene_id]) for s in self.scenes]
 
-    def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: ViewBatch, names: list[str], prepared: PhaseTargets = PhaseTargets()) -> dict[str, torch.Tensor]:
+        """Unweighted loss terms `names` on `batch`; `prepared`: what `start_phase` returned
+        (by default nothing is cached: every target is encoded from the batch)."""
         terms: dict[str, torch.Tensor] = {}
-        posterior = self.autoencoder.posterior(_flat_images(batch)) if self._shares_encoding(names) else None
+        shared = self._shares_encoding(names, prepared)
+        posterior = self.autoencoder.posterior(_flat_images(batch)) if shared else None
+        background = prepared.background
+        if background is None and ("es" in names or "ds" in names):
+            background = self.autoencoder.latent_background((batch.height, batch.width))
         rendered = None
         if "es" in names or "ds" in names or "tv" in names:
             planes = self.bank(batch.scene_index)
@@ -144,14 +161,18 @@ class LatentScenes(nn.Module):
             whole_latents = "ds" in names or ("es" in names and batch.pixels is None)
             window = self._crop_window(batch) if whole_latents and batch.crop else None
             if window is not None:
-                rendered = self._render_window(planes, batch, window)  # (S*V, c, k, k)
+                rendered = self._render_window(planes, batch, window, background)  # (S*V, c, k, k)
             elif whole_latents:
-                rendered = self.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width)
+                rendered = self.render_latents(
+                    planes, batch.cam2world, batch.intrinsics, batch.height, batch.width, background=background
+                )
                 rendered = rendered.flatten(0, 1)  # (S*V, c, h, w)
-        if "es" in names and rendered is None:
-            terms["es"] = self._encode_scene_on_rays(planes, batch, posterior)
-        elif "es" in names:
-            terms["es"] = (rendered - _crop(self._latent_targets(batch, posterior), window, 1)).square().mean()
+        if "es" in names:
+            targets = self._latent_targets(batch, prepared, posterior)
+            if rendered is None:
+                terms["es"] = self._encode_scene_on_rays(planes, batch, targets, background)
+            else:
+                terms["es"] = (rendered - _crop(targets, window, 1)).square().mean()
         if "ds" in names:
             images = _crop(_flat_images(batch), window, self.autoencoder.downsample_factor)
             terms["ds"] = (self.autoencoder.decode_normalized(rendered) - images).square().mean()
@@ -159,14 +180,14 @@ class LatentScenes(nn.Module):
             terms.update(self._autoencoder_terms(_flat_images(batch), posterior, names))
         return terms
 
-    def _shares_encoding(self, names: list[str]) -> bool:
+    def _shares_encoding(self, names: list[str], prepared: PhaseTargets) -> bool:
         """Whether Encode-Scene's targets and the AE terms (`ae`, `eq`) come from one encoder
         pass: both are on, the encoder trains (no cached latents) and the AE terms see the
         images unchanged (no crop, no colour jitter). Saves one encoder forward and backward
         per image."""
         config = self.ae_config
         unchanged = not config.train_crop and config.augment_hue == 0 and config.augment_saturation == 0
-        return "es" in names and ("ae" in names or "eq" in names) and self.latents is None and unchanged
+        return "es" in names and ("ae" in names or "eq" in names) and prepared.latents is None and unchanged
 
     def _autoencoder_terms(self, images: torch.Tensor, posterior, names: list[str]) -> dict[str, torch.Tensor]:
         """`ae` and/or `eq` from one encoding of the (augmented) images."""
@@ -183,7 +204,9 @@ class LatentScenes(nn.Module):
             terms["eq"] = equivariance_loss(self.autoencoder.decode, posterior.sample(), images, warps)
         return terms
 
-    def _encode_scene_on_rays(self, planes: torch.Tensor, batch: ViewBatch, posterior=None) -> torch.Tensor:
+    def _encode_scene_on_rays(
+        self, planes: torch.Tensor, batch: ViewBatch, targets: torch.Tensor, background: torch.Tensor
+    ) -> torch.Tensor:
         """ES on the latent pixels under the batch's random image pixels: each image pixel
         (y, x) maps to latent pixel (y // f, x // f), so latent pixels are drawn uniformly. The
         ray goes through the latent pixel's centre, or with `subpixel_rays` through the image
@@ -198,12 +221,11 @@ class LatentScenes(nn.Module):
             intrinsics = scale_intrinsics(batch.intrinsics, w / width, h / height)
             rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
         s = planes.shape[0]
-        background = (self.latent_background(height, width) + 1) / 2
         out = render(
             planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
-            self.render_config, background,
+            self.render_config, (background + 1) / 2,
         )
-        targets = self._latent_targets(batch, posterior).flatten(2)  # (S*V, c, h*w)
+        targets = targets.flatten(2)  # (S*V, c, h*w)
         index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
         targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(s, -1, c)
         return (out.image * 2 - 1 - targets).square().mean()
@@ -219,7 +241,7 @@ class LatentScenes(nn.Module):
         left = (at[:, 1] * (w - k + 1)).long()
         return top, left, k
 
-    def _render_window(self, planes: torch.Tensor, batch: ViewBatch, window) -> torch.Tensor:
+    def _render_window(self, planes: torch.Tensor, batch: ViewBatch, window, background: torch.Tensor) -> torch.Tensor:
         """Normalised latent crops (S*V, c, k, k) in [-1, 1]: only the window's latent pixels are rendered."""
         top, left, k = window
         c, h, w = self.autoencoder.latent_shape(batch.height, batch.width)
@@ -230,51 +252,37 @@ class LatentScenes(nn.Module):
         latent_pixels = (rows * w + cols).reshape(s, v, k * k)
         intrinsics = scale_intrinsics(batch.intrinsics, w / batch.width, h / batch.height)
         rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
-        background = (self.latent_background(batch.height, batch.width) + 1) / 2
         out = render(
             planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
-            self.render_config, background,
+            self.render_config, (background + 1) / 2,
         )
         return (out.image * 2 - 1).reshape(s * v, k, k, c).permute(0, 3, 1, 2)
 
     def render_latents(
-        self, planes: torch.Tensor, cam2world: torch.Tensor, intrinsics: torch.Tensor, height: int, width: int, deterministic: bool = False
+        self,
+        planes: torch.Tensor,
+        cam2world: torch.Tensor,
+        intrinsics: torch.Tensor,
+        height: int,
+        width: int,
+        deterministic: bool = False,
+        background: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Normalised latent images of S scenes x V views: (S, V, c, h, w) in [-1, 1].
 
         planes (S, 3, C, R, R); cam2world (S, V, 4, 4); intrinsics (S, V, 3, 3) in pixels of
-        the H x W images, rescaled to the latent resolution here."""
+        the H x W images, rescaled to the latent resolution here; background (c,): the
+        normalised latent behind the scene (by default the white image's)."""
         c, h, w = self.autoencoder.latent_shape(height, width)
         config = replace(self.render_config, deterministic=deterministic) if deterministic else self.render_config
-        background = (self.latent_background(height, width) + 1) / 2
+        if background is None:
+            background = self.autoencoder.latent_background((height, width))
+        background = (background + 1) / 2
         out = render_views(
             planes, self.mlp, cam2world, scale_intrinsics(intrinsics, w / width, h / height),
             h, w, config, background.view(c, 1, 1),
         )
         return out.image * 2 - 1
-
-    def latent_background(self, height: int, width: int) -> torch.Tensor:
-        """(c,): the normalised latent of a white image, in [-1, 1] (kept while the encoder is frozen)."""
-        if self._background is not None:
-            return self._background
-        return self.autoencoder.latent_background((height, width))
-
-    @torch.no_grad()
-    def view_metrics(self, row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per view (V,): `psnr`, `ssim` of decoded renders, `latent_psnr` of rendered vs encoded
-        normalised latents, and `ae_psnr` of the autoencoder's own reconstruction (the ceiling
-        without decoder fine-tuning). Before the normaliser is fitted (AE warm-up) only `ae_psnr`."""
-        target = scene.model_images(views)
-        encoded = self.autoencoder.encode(target, sample=False)
-        metrics = {"ae_psnr": psnr(self.autoencoder.decode(encoded).clamp(-1, 1), target)}
-        if not self.normalizer_ready():
-            return metrics
-        rendered = render_cameras(self, row, scene, scene.cam2world[views], scene.intrinsics[views])
-        latents, decoded = rendered.latents, rendered.images
-        metrics["psnr"] = psnr(decoded, target)
-        metrics["ssim"] = ssim(decoded, target)
-        metrics["latent_psnr"] = psnr(latents, self.autoencoder.normalizer.normalize(encoded))
-        return metrics
 
     def normalizer_ready(self) -> bool:
         normalizer = self.autoencoder.normalizer
@@ -286,7 +294,7 @@ class LatentScenes(nn.Module):
         and decoded by the autoencoder. Fits the normaliser first if no phase has (a run
         that only warmed up the autoencoder)."""
         self.ensure_normalizer()
-        background = self.latent_background(scene.height, scene.width)
+        background = self.autoencoder.latent_background((scene.height, scene.width))
         return LatentDecoding(background, self.autoencoder.downsample_factor, self.autoencoder.decode_normalized)
 
     @torch.no_grad()
@@ -294,12 +302,12 @@ class LatentScenes(nn.Module):
         """Decoded renders of bank row `row`: (V, 3, H, W) in [-1, 1]."""
         return render_cameras(self, row, scene, scene.cam2world[views], scene.intrinsics[views]).images
 
-    def _latent_targets(self, batch: ViewBatch, posterior=None) -> torch.Tensor:
+    def _latent_targets(self, batch: ViewBatch, prepared: PhaseTargets, posterior=None) -> torch.Tensor:
         """Normalised latents (S*V, c, h, w) of the batch's views: from the cache, the shared
         posterior, or by encoding the images."""
-        if self.latents is not None:
+        if prepared.latents is not None:
             rows = zip(batch.scene_index.tolist(), batch.views)
-            return torch.cat([self.latents[row][views - self.scenes[row].first_train_view] for row, views in rows])
+            return torch.cat([prepared.latents[row][views - self.scenes[row].first_train_view] for row, views in rows])
         if posterior is not None:
             return self.autoencoder.normalizer.normalize(posterior.mean)
         return self.autoencoder.encode_normalized(_flat_images(batch), sample=False)

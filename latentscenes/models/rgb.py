@@ -12,16 +12,17 @@ import torch
 from torch import nn
 
 from latentscenes.data import Scene
-from latentscenes.evaluation.metrics import psnr, ssim
-from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.data.batches import ViewBatch
+from latentscenes.models.phases import Phase
+from latentscenes.models.views import render_cameras
+from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
 from latentscenes.rendering.renderer import render
-from latentscenes.rendering.scene_views import WHITE, LatentDecoding, SceneViews, render_scene_views
+from latentscenes.rendering.scene_views import WHITE, LatentDecoding
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
-from latentscenes.training.batches import ViewBatch
-from latentscenes.training.recipe import Phase
+from latentscenes.scenes.config import TriPlaneConfig
 
 
 class RGBScenes(nn.Module):
@@ -34,7 +35,7 @@ class RGBScenes(nn.Module):
         self.render_config = render_config
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {**bank_groups(self.bank), "mlp": list(self.mlp.parameters())}
+        return {**self.bank.parameter_groups(), "mlp": list(self.mlp.parameters())}
 
     def sparse_parameters(self) -> list[nn.Parameter]:
         return self.bank.sparse_parameters()
@@ -42,7 +43,7 @@ class RGBScenes(nn.Module):
     def start_phase(self, phase: Phase) -> None:
         """Nothing to prepare: targets are pixels."""
 
-    def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: ViewBatch, names: list[str], prepared: None = None) -> dict[str, torch.Tensor]:
         planes = self.bank(batch.scene_index)
         terms = {}
         if "rgb" in names:
@@ -62,12 +63,6 @@ class RGBScenes(nn.Module):
             terms["tv"] = total_variation(planes)
         return terms
 
-    @torch.no_grad()
-    def view_metrics(self, row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per view (V,): PSNR and SSIM of whole rendered views against the images."""
-        prediction, target = self.render_images(row, scene, views), scene.model_images(views)
-        return {"psnr": psnr(prediction, target), "ssim": ssim(prediction, target)}
-
     def latent_decoding(self, scene: Scene) -> LatentDecoding | None:
         """None: these scenes render RGB directly."""
         return None
@@ -76,24 +71,3 @@ class RGBScenes(nn.Module):
     def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
         """Whole views of bank row `row`: (V, 3, H, W) in [-1, 1], deterministic samples."""
         return render_cameras(self, row, scene, scene.cam2world[views], scene.intrinsics[views]).images
-
-
-@torch.no_grad()
-def render_cameras(
-    model, row: int, scene: Scene, cam2world: torch.Tensor, intrinsics: torch.Tensor, size: tuple[int, int] | None = None
-) -> SceneViews:
-    """Views of bank row `row` (scene `scene`) of an RGB or latent scenes model from any
-    cameras: cam2world (V, 4, 4), intrinsics (V, 3, 3) in pixels of images of `size` (H, W),
-    by default the scene's own."""
-    height, width = size or (scene.height, scene.width)
-    planes = model.bank(torch.tensor([row]))
-    return render_scene_views(
-        planes, model.mlp, model.render_config, cam2world, intrinsics, height, width, model.latent_decoding(scene)
-    )
-
-
-def bank_groups(bank: SceneBank) -> dict[str, list[nn.Parameter]]:
-    """The bank's parameters by module group: planes, weights (and biases), bases."""
-    if not bank.config.micro_macro:
-        return {"planes": bank.plane_parameters(), "weights": [], "bases": []}
-    return {"planes": bank.plane_parameters(), "weights": [bank.weights, bank.bias], "bases": [bank.bases]}

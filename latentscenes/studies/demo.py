@@ -33,18 +33,18 @@ from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
 from latentscenes.config import load_config
 from latentscenes.data import SceneCollection
+from latentscenes.engine.fresh_process import train_in_fresh_process
+from latentscenes.engine.runs import RunDir
 from latentscenes.evaluation.costs import amortised_speedups
 from latentscenes.evaluation.curves import matched_speedup, near_plateau_speedup
-from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_scenes
-from latentscenes.evaluation.reports import ReportSettings, write_report
-from latentscenes.evaluation.turntables import TurntableSettings
+from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_model
 from latentscenes.io import atomic_write_json
-from latentscenes.runs import RunDir
-from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
-from latentscenes.training.fresh_process import train_in_fresh_process
-from latentscenes.training.restore import load_trained
-from latentscenes.training.stage1 import TrainConfig, autoencoder_folder, train_stage1
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_reference
+from latentscenes.recipes.restore import load_trained
+from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
+from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder, train_stage1
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference
+from latentscenes.reports.page import ReportSettings, write_report
+from latentscenes.reports.turntables import TurntableSettings
 from latentscenes.weights import is_builtin, provenance, training_seconds
 
 
@@ -160,7 +160,7 @@ def _stage(folder: Path, config_cls, kind: str, fit, config_name: str, overrides
 
 
 def _summarise(run: RunDir, model, collection: SceneCollection, state: dict) -> dict:
-    result = evaluate_scenes(model.view_metrics, enumerate(collection.scenes), ("test",))
+    result = evaluate_model(model, enumerate(collection.scenes), ("test",))
     atomic_write_json(run.root / "eval.json", result)
     return {
         "run": str(run.root),

@@ -8,7 +8,7 @@ For each N, stage 2 (latent) and the RGB baseline learn the same N new scenes (s
 - `psnr_test`: mean PSNR on every scene's test views;
 - `bytes_per_scene_effective`: per-scene parameters + their optimiser state + the shared
   parameters needed to render (bases, MLP, and the latent method's decoder) / N
-  (`latentscenes.training.footprint`); and `peak_rss_bytes_per_scene`, the training
+  (`latentscenes.engine.footprint`); and `peak_rss_bytes_per_scene`, the training
   process's peak resident memory / N (which includes the data and the Python runtime; for a
   finished run that a second call reuses, only what reloading it took);
 - `render_ms_128`: one 128 x 128 image of a learned scene (latent render + decode vs RGB
@@ -22,26 +22,25 @@ call with the same `out` resumes or reuses the runs there.
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
+from latentscenes.bench.common import median_seconds
 from latentscenes.cameras import scale_intrinsics
 from latentscenes.data import Scene
-from latentscenes.demo import packaged_config
+from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.footprint import scene_footprint
+from latentscenes.engine.fresh_process import train_in_fresh_process
+from latentscenes.engine.runs import open_run
 from latentscenes.evaluation.curves import matched_speedup
-from latentscenes.evaluation.evaluate import evaluate_scenes
+from latentscenes.evaluation.evaluate import evaluate_model
 from latentscenes.io import atomic_write_json, atomic_write_text
-from latentscenes.runs import open_run
-from latentscenes.training.checkpoint import load_checkpoint
-from latentscenes.training.fit_rgb import FitRGBConfig, fit_rgb
-from latentscenes.training.footprint import scene_footprint
-from latentscenes.training.fresh_process import train_in_fresh_process
-from latentscenes.training.restore import load_trained
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2
+from latentscenes.recipes.restore import load_trained
+from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2
+from latentscenes.studies.demo import packaged_config
 
 METHODS = ("latent", "rgb")
 QUICK_OVERRIDES = (
@@ -103,7 +102,7 @@ def _train(settings: ScaleSettings, method: str, count: int):
 def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float) -> dict:
     model, collection = load_trained(run)
     count = len(collection)
-    evaluation = evaluate_scenes(model.view_metrics, enumerate(collection.scenes), ("test",))
+    evaluation = evaluate_model(model, enumerate(collection.scenes), ("test",))
     footprint = scene_footprint(model.bank, [model.mlp, *_decoder(model)])
     return {
         "run": str(run.root),
@@ -146,14 +145,8 @@ def render_milliseconds(model, scene: Scene, size: int, repeats: int) -> float:
         scene_id=scene.scene_id, images=torch.zeros(1, size, size, 3, dtype=torch.uint8),
         cam2world=scene.cam2world[:1], intrinsics=intrinsics, view_names=["render"],
     )
-    views = torch.tensor([0])
-    model.render_images(0, camera, views)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.render_images(0, camera, views)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    seconds, _ = median_seconds(lambda: model.render_images(0, camera, torch.tensor([0])), repeats)
+    return seconds * 1e3
 
 
 def format_table(result: dict) -> str:

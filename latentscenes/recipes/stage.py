@@ -1,7 +1,7 @@
 """Running a stage: a model, a recipe and a dataset -> checkpoints, logs, curve.json, renders.
 
 Under `torchrun` every process runs the stage on its shard of the scenes
-(`latentscenes.training.distributed`); held-out metrics and renders are gathered from
+(`latentscenes.engine.distributed`); held-out metrics and renders are gathered from
 the processes holding the evaluated scenes, and rank 0 alone writes files."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from collections.abc import Callable
 
 from latentscenes.config import to_dict
 from latentscenes.data import Scene, SceneCollection
-from latentscenes.evaluation.evaluate import evaluate_scenes
+from latentscenes.data.batches import ViewSampler
+from latentscenes.engine.logger import MetricLogger
+from latentscenes.engine.loop import LoopSettings, LoopState, TrainableModel, train
+from latentscenes.engine.runs import RunDir
+from latentscenes.evaluation.evaluate import evaluate_model
 from latentscenes.evaluation.renders import comparison_grids, write_comparisons
 from latentscenes.io import atomic_write_json
-from latentscenes.runs import RunDir
-from latentscenes.training.batches import ViewSampler
-from latentscenes.training.distributed import current_world, gather_objects
-from latentscenes.training.logger import MetricLogger
-from latentscenes.training.loop import LoopSettings, LoopState, TrainableModel, train
-from latentscenes.training.recipe import Phase
-from latentscenes.training.settings import EvalConfig, LoggingConfig
+from latentscenes.models.phases import Phase
+from latentscenes.parallel import current_world, gather_objects
+from latentscenes.recipes.settings import EvalConfig, LoggingConfig
 
 
 def run_stage(
@@ -87,7 +87,7 @@ def held_out_metrics(model: TrainableModel, scenes: list[tuple[int, Scene]], vie
     world = current_world()
     with_val = any(gather_objects(world, any(scene.num_val_views for _, scene in scenes)))
     splits = ("val", "test") if with_val else ("test",)
-    result = evaluate_scenes(model.view_metrics, scenes, splits, max_views=views)
+    result = evaluate_model(model, scenes, splits, max_views=views)
     if world.distributed:  # pool the processes' per-scene means, weighted by their views
         counted = [
             (len(scene.split(split)[:views]), split, result["scenes"][scene.scene_id][split])

@@ -4,40 +4,19 @@
 48 + 48 samples, random jitter as in training), backpropagates a mean-squared loss into
 the planes and the MLP, and reports the median over `repeats` runs after one warm-up.
 Latent: 16 x 16 rays, C_out = 4. RGB: 128 x 128 rays, C_out = 3.
-
-Timings on a shared CPU are noisy: compare figures from one run. Two process-wide
-settings change them by 2x and more (`latentscenes.rendering.allocator`): glibc's
-handling of freed memory, and OpenMP's busy-waiting when the cores are oversubscribed.
+Timings: `latentscenes.bench.common.median_seconds`.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-import time
-
 import torch
 
+from latentscenes.bench.common import median_seconds, random_cameras
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
 
 __all__ = ["bench_render", "bench_case"]
-
-
-def _camera(views: int, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cameras on a sphere of radius 1.3 looking at the origin, ~50 degree field of view."""
-    from latentscenes.cameras import look_at
-
-    azimuth = torch.rand(views, generator=generator) * 2 * math.pi
-    elevation = 0.2 + 0.6 * torch.rand(views, generator=generator)
-    eye = 1.3 * torch.stack(
-        [torch.cos(elevation) * torch.cos(azimuth), torch.cos(elevation) * torch.sin(azimuth), torch.sin(elevation)], -1
-    )
-    cam2world = look_at(eye)
-    focal = 0.5 * size / math.tan(math.radians(25))
-    K = torch.tensor([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1.0]]).expand(views, 3, 3)
-    return cam2world, K
 
 
 def bench_case(
@@ -63,7 +42,7 @@ def bench_case(
     planes = (torch.randn(scenes, 3, channels, resolution, resolution, generator=generator) * 0.1).to(device)
     planes.requires_grad_(backward)
     decoder = TriPlaneDecoder(channels, out_channels).to(device)
-    cam2world, K = _camera(scenes * views, size, generator)
+    cam2world, K = random_cameras(scenes * views, size, generator)
     origins, directions = camera_rays(cam2world.view(scenes, views, 4, 4), K.reshape(scenes, views, 3, 3), size, size)
     origins, directions = origins.to(device), directions.to(device)
     target = torch.rand(scenes, views, size * size, out_channels, generator=generator).to(device)
@@ -77,19 +56,7 @@ def bench_case(
                 planes.grad = None
                 decoder.zero_grad(set_to_none=True)
 
-    def synchronize() -> None:
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-
-    times = []
-    for i in range(repeats + 1):
-        synchronize()
-        start = time.perf_counter()
-        step()
-        synchronize()
-        if i > 0:
-            times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    seconds, times = median_seconds(step, repeats, device=device)
     samples = scenes * views * size * size * (config.samples + config.importance_samples)
     return {
         "seconds": seconds,
@@ -112,7 +79,7 @@ def bench_render(repeats: int = 5, device: str | torch.device = "cpu", compare_s
     """
     import os
 
-    from latentscenes.rendering.allocator import is_tuned
+    from latentscenes.process import is_tuned
 
     cases = {
         "latent": dict(size=16, out_channels=4, scenes=32),
@@ -140,7 +107,7 @@ if __name__ == "__main__":
     import sys
 
     if "--tune-allocator" in sys.argv:
-        from latentscenes.rendering.allocator import keep_freed_memory
+        from latentscenes.process import keep_freed_memory
 
         keep_freed_memory()
     summary = bench_render(compare_samplers="--compare" in sys.argv)

@@ -25,49 +25,43 @@ import torch
 from tqdm import tqdm
 
 from latentscenes.data import Scene
-from latentscenes.errors import CheckpointError, TrainingDiverged
-from latentscenes.training.batches import ViewBatch, ViewSampler
-from latentscenes.training.distributed import (
-    World,
-    any_signal,
-    broadcast_shared,
-    current_world,
-    gather_checkpoint,
-    gather_objects,
-    local_checkpoint,
-    mean_values,
-    scene_row_keys,
-    split_parameters,
-    sync_gradients,
-)
-from latentscenes.training.checkpoint import (
+from latentscenes.data.batches import ViewBatch, ViewSampler
+from latentscenes.engine.checkpoint import (
     has_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     mismatch,
     save_checkpoint,
 )
-from latentscenes.training.logger import MetricLogger
-from latentscenes.training.optim import PhaseOptimizer
-from latentscenes.training.recipe import Phase
+from latentscenes.engine.distributed import (
+    broadcast_shared,
+    gather_checkpoint,
+    local_checkpoint,
+    scene_row_keys,
+    split_parameters,
+    sync_gradients,
+)
+from latentscenes.engine.logger import MetricLogger
+from latentscenes.engine.optim import PhaseOptimizer
+from latentscenes.errors import CheckpointError, TrainingDiverged
+from latentscenes.models.phases import Phase
+from latentscenes.parallel import World, any_signal, current_world, gather_objects, mean_values
 
 
 class TrainableModel(Protocol):
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
-        """Module group name (`latentscenes.training.recipe.MODULE_GROUPS`) -> parameters."""
+        """Module group name (`latentscenes.models.phases.MODULE_GROUPS`) -> parameters."""
 
     def sparse_parameters(self) -> list[torch.nn.Parameter]:
         """Parameters whose gradients are sparse (per-scene rows): optimised by RowAdam."""
 
-    def start_phase(self, phase: Phase) -> None:
+    def start_phase(self, phase: Phase) -> object:
         """Called before a phase's first step (also when a run resumes inside it), after the
-        loop has frozen the module groups the phase does not train."""
+        loop has frozen the module groups the phase does not train. Returns what the phase's
+        steps read besides the batch (e.g. cached latent targets), passed to `loss_terms`."""
 
-    def loss_terms(self, batch: ViewBatch, names: list[str]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: ViewBatch, names: list[str], prepared: object) -> dict[str, torch.Tensor]:
         """Unweighted scalar loss terms for `names` on `batch`."""
-
-    def view_metrics(self, row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-view metrics (each (V,)) of bank row `row` on `views` of `scene`."""
 
     def render_images(self, row: int, scene: Scene, views: torch.Tensor) -> torch.Tensor:
         """Rendered views (V, 3, H, W) in [-1, 1]."""
@@ -142,7 +136,7 @@ def train(
     afresh. SIGINT and SIGTERM end the run after the current step with a checkpoint
     (`TrainingInterrupted`); a second signal stops at once.
 
-    Under `torchrun` (`latentscenes.training.distributed`) `model` and `sampler` hold this
+    Under `torchrun` (`latentscenes.engine.distributed`) `model` and `sampler` hold this
     process's scenes; every process calls `train` and `evaluate` (which may use collectives)."""
     world = current_world()
     generator = torch.Generator().manual_seed(settings.seed + world.rank)
@@ -213,7 +207,7 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
         state.phase_index = phase_index
         optimizer, base_lrs = _make_optimizer(model, phase)
         start = time.perf_counter()
-        model.start_phase(phase)  # e.g. encoding every view into the latent cache: a training cost
+        prepared = model.start_phase(phase)  # e.g. encoding every view into the latent cache: a training cost
         state.train_seconds += time.perf_counter() - start
         if resumed is not None and resumed[1]["phase_step"] > 0:
             tensors, _ = local_checkpoint(world, resumed[0], resumed[1], scene_row_keys(model, optimizer, resumed[0]))
@@ -235,7 +229,7 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
             batch = sampler.sample(
                 generator, config.scenes_per_batch, config.views_per_scene, config.rays_per_view, config.crop
             )
-            terms = model.loss_terms(batch, names)
+            terms = model.loss_terms(batch, names, prepared)
             total = sum(weights[name] * terms[name] for name in names)
             optimizer.zero_grad()
             fault = sync_gradients(world, shared, per_scene, _backward(total, terms, optimizer))

@@ -21,13 +21,13 @@ import torch
 import yaml
 from PIL import Image
 
+from latentscenes.engine.runs import RunDir, open_finished_run, run_kind
 from latentscenes.evaluation.curves import matched_speedup
-from latentscenes.evaluation.plots import curves_png
 from latentscenes.evaluation.renders import to_uint8
-from latentscenes.evaluation.turntables import TurntableSettings, render_scene_path, turntable_cameras, view_size
-from latentscenes.evaluation.videos import save_video
 from latentscenes.io import atomic_write_text
-from latentscenes.runs import RunDir, open_finished_run, run_kind
+from latentscenes.reports.plots import curves_png
+from latentscenes.reports.turntables import TurntableSettings, render_scene_path, turntable_cameras, view_size
+from latentscenes.reports.videos import save_video
 
 KIND_LABELS = {
     "fit-rgb": "RGB Tri-Planes",
@@ -79,7 +79,7 @@ class RunSummary:
 
 
 def summarise_run(path: str | Path) -> RunSummary:
-    from latentscenes.training.logger import read_metrics
+    from latentscenes.engine.logger import read_metrics
 
     run = open_finished_run(path)
     curve = json.loads(run.curve_path.read_text())
@@ -208,7 +208,7 @@ def _tables(runs: list[RunSummary]) -> str:
 
 def _pictures(runs: list[RunSummary], settings: ReportSettings) -> str:
     """The held-out grid and the turntables; each run's model is loaded once, in turn."""
-    from latentscenes.training.restore import load_trained
+    from latentscenes.recipes.restore import load_trained
 
     reference = next((r for r in runs if r.kind != "train"), runs[0])
     columns: dict[str, dict[str, str]] = {}  # column title -> scene id -> <img>

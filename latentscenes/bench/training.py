@@ -14,23 +14,21 @@ Inputs are random (speed does not depend on content); timings are medians after 
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
+from latentscenes.bench.common import median_seconds, random_cameras
 from latentscenes.data import Scene
-from latentscenes.rendering.bench import _camera
-from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.data.batches import ViewSampler
+from latentscenes.engine.optim import PhaseOptimizer
+from latentscenes.models.latent import LatentScenes
+from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.scenes import SceneBank
-from latentscenes.training.batches import ViewSampler
-from latentscenes.training.latent_scenes import LatentScenes
-from latentscenes.training.optim import PhaseOptimizer
+from latentscenes.scenes.config import TriPlaneConfig
 
 __all__ = ["bench_joint", "bench_cache", "bench_bank"]
 
@@ -38,21 +36,10 @@ __all__ = ["bench_joint", "bench_cache", "bench_bank"]
 JOINT_LRS = {"planes": 1e-3, "weights": 1e-2, "bases": 1e-2, "mlp": 1e-3, "encoder": 1e-4, "decoder": 1e-4}
 
 
-def _median_seconds(step: Callable[[], None], repeats: int, warm_up: bool = True) -> tuple[float, list[float]]:
-    if warm_up:
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
-
-
 def _random_scenes(count: int, views: int, size: int, generator: torch.Generator) -> list[Scene]:
     scenes = []
     for index in range(count):
-        cam2world, intrinsics = _camera(views, size, generator)
+        cam2world, intrinsics = random_cameras(views, size, generator)
         images = torch.randint(0, 256, (views, size, size, 3), generator=generator, dtype=torch.uint8)
         scenes.append(Scene(f"bench{index}", images, cam2world, intrinsics.clone(), [str(v) for v in range(views)]))
     return scenes
@@ -104,7 +91,7 @@ def bench_joint(
 
         with FlopCounterMode(display=False) as flops:
             joint_step()  # the warm-up step, counted
-        step_s, times = _median_seconds(joint_step, repeats, warm_up=False)
+        step_s, times = median_seconds(joint_step, repeats, warm_up=False)
         images = batch_views.images.flatten(0, 1)
         latents = autoencoder.encode(images, sample=False).detach()
 
@@ -123,7 +110,7 @@ def bench_joint(
 
         split = {}
         for name, step in (("encoder_s", encoder_step), ("decoder_s", decoder_step), ("render_s", render_step)):
-            seconds, _ = _median_seconds(step, repeats)
+            seconds, _ = median_seconds(step, repeats)
             split[name] = seconds / batch
             optimizer.zero_grad()
     return {
@@ -157,7 +144,7 @@ def bench_cache(
     config = AutoencoderConfig(preset=preset, downsample=downsample, latent_channels=latent_channels, vae=vae)
     autoencoder = build_autoencoder(config).eval()
     images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    seconds, times = _median_seconds(lambda: autoencoder.encode(images, sample=False), repeats)
+    seconds, times = median_seconds(lambda: autoencoder.encode(images, sample=False), repeats)
     return {"batch": batch, "size": size, "seconds": seconds, "images_per_s": batch / seconds, "times_s": times}
 
 
@@ -181,7 +168,7 @@ def bench_bank(num_scenes: int = 1000, scenes_per_batch: int = 16, sparse: bool 
         loss.backward()
         optimizer.step()
 
-    seconds, times = _median_seconds(step, repeats)
+    seconds, times = median_seconds(step, repeats)
     megabytes = sum(p.numel() * p.element_size() for p in bank.parameters()) / 2**20
     return {
         "num_scenes": num_scenes,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from latentscenes.config import load_config
 from latentscenes.data import SceneCollection, load_scenes_from_config
+from latentscenes.engine.checkpoint import load_model_weights
+from latentscenes.engine.loop import TrainableModel
+from latentscenes.engine.runs import RunDir, run_kind
 from latentscenes.errors import LatentScenesError
-from latentscenes.runs import RunDir, run_kind
-from latentscenes.training.checkpoint import load_model_weights
-from latentscenes.training.fit_rgb import FitRGBConfig, build_rgb_model
-from latentscenes.training.loop import TrainableModel
-from latentscenes.training.stage1 import TrainConfig, build_stage1_model
-from latentscenes.training.stage2 import FitLatentConfig, build_stage2_model
+from latentscenes.recipes.rgb import FitRGBConfig, build_rgb_model
+from latentscenes.recipes.stage1 import TrainConfig, build_stage1_model
+from latentscenes.recipes.stage2 import FitLatentConfig, build_stage2_model
 
 
 def load_trained(run: RunDir) -> tuple[TrainableModel, SceneCollection]:

@@ -26,9 +26,9 @@ from latentscenes.cameras import camera_elevation, camera_radius, scale_intrinsi
 from latentscenes.data import Scene, SceneCollection
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.renders import depth_to_uint8, latent_channels_grid, save_png, to_uint8
-from latentscenes.evaluation.videos import save_video
 from latentscenes.io import atomic_path
 from latentscenes.rendering.scene_views import SceneViews, render_path
+from latentscenes.reports.videos import save_video
 
 
 @dataclass
@@ -84,7 +84,7 @@ def turntable_cameras(scene: Scene, settings: TurntableSettings) -> torch.Tensor
 
 def render_scene_path(model, row: int, scene: Scene, cam2world: torch.Tensor, size: tuple[int, int]) -> SceneViews:
     """Views of bank row `row` of a run's model (RGB or latent) from the poses `cam2world`."""
-    from latentscenes.training.rgb_scenes import render_cameras
+    from latentscenes.models.views import render_cameras
 
     decoding = model.latent_decoding(scene)
     if decoding is not None and (size[0] % decoding.factor or size[1] % decoding.factor):

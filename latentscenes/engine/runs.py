@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from latentscenes.config import config_text, load_config, save_config
 from latentscenes import __version__
+from latentscenes.config import config_text, load_config, save_config
 from latentscenes.errors import LatentScenesError
 from latentscenes.io import atomic_write_json
 

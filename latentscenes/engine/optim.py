@@ -6,7 +6,7 @@ would keep moving scenes that are not in the batch. Parameters whose gradients a
 sparse (`SceneBank` with `sparse_grad`) go to `RowAdam` instead, which updates only the
 rows present in the gradient ("lazy Adam", as `torch.optim.SparseAdam`) and counts Adam's
 steps per row, so a scene's updates do not depend on when it first entered a batch
-(`latentscenes.training.row_adam`); everything else (MLP,
+(`latentscenes.engine.row_adam`); everything else (MLP,
 bases, autoencoder) stays with `torch.optim.Adam`, fused (one kernel over all tensors:
 a step on the 13.5M base-plane values took 10.8 ms instead of 35 ms on a 2-core CPU).
 Both share one list of parameter groups, so learning-rate schedules see a single optimiser.
@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from latentscenes.engine.checkpoint import optimizer_from_flat, optimizer_to_flat
+from latentscenes.engine.row_adam import RowAdam
 from latentscenes.errors import CheckpointError
-from latentscenes.training.checkpoint import optimizer_from_flat, optimizer_to_flat
-from latentscenes.training.row_adam import RowAdam
 
 DENSE, SPARSE = "optim", "optim_sparse"
 

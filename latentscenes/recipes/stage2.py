@@ -26,18 +26,19 @@ import torch
 from latentscenes.autoencoder import load_autoencoder
 from latentscenes.config import load_config, option
 from latentscenes.data import DataConfig, SceneCollection
+from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.distributed import load_shard
+from latentscenes.engine.loop import LoopState
+from latentscenes.engine.runs import RunDir, open_run, run_kind
 from latentscenes.errors import LatentScenesError
+from latentscenes.models.latent import LatentScenes
+from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
+from latentscenes.parallel import current_world
+from latentscenes.recipes.settings import EvalConfig, LoggingConfig
+from latentscenes.recipes.stage import run_stage
+from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder
 from latentscenes.rendering.config import RenderConfig
-from latentscenes.runs import RunDir, open_run, run_kind
-from latentscenes.training.checkpoint import load_checkpoint
-from latentscenes.training.distributed import current_world, load_shard
-from latentscenes.training.latent_scenes import LatentScenes
-from latentscenes.training.loop import LoopState
-from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
-from latentscenes.training.settings import EvalConfig, LoggingConfig
-from latentscenes.training.stage import run_stage
-from latentscenes.training.stage1 import TrainConfig, autoencoder_folder
-from latentscenes.training.warm_start import warm_start
+from latentscenes.scenes.warm_start import warm_start
 
 
 @dataclass

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentscenes.config import load_config
-from latentscenes.evaluation.evaluate import evaluate_scenes
+from latentscenes.engine.fresh_process import train_in_fresh_process
+from latentscenes.evaluation.evaluate import evaluate_model
 from latentscenes.io import atomic_write_json
-from latentscenes.training.fresh_process import train_in_fresh_process
-from latentscenes.training.restore import load_trained
-from latentscenes.training.stage1 import TrainConfig
-from latentscenes.training.stage2 import FitLatentConfig, fit_stage2, stage1_reference, stage1_run
+from latentscenes.recipes.restore import load_trained
+from latentscenes.recipes.stage1 import TrainConfig
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference, stage1_run
 
 
 @dataclass
@@ -67,8 +67,8 @@ def _measure(run, train_views: int) -> dict:
     model, collection = load_trained(run)
     held_out = "val" if any(scene.num_val_views for scene in collection.scenes) else "test"
     scenes = list(enumerate(collection.scenes))
-    train = evaluate_scenes(model.view_metrics, scenes, ("train",), max_views=train_views)["mean"]["train"]
-    other = evaluate_scenes(model.view_metrics, scenes, (held_out,))["mean"][held_out]
+    train = evaluate_model(model, scenes, ("train",), max_views=train_views)["mean"]["train"]
+    other = evaluate_model(model, scenes, (held_out,))["mean"][held_out]
     _, config = stage1_run(load_config(FitLatentConfig, run.config_path), run.root)
     return {
         "autoencoder": describe_stage1_autoencoder(config),

@@ -1,6 +1,6 @@
 """Stage recipes: a training stage is an ordered list of phases, each saying which losses
 apply (their weights), which modules train (their learning rates; 0 freezes a module) and
-how batches are drawn. One loop (`latentscenes.training.loop`) runs any recipe.
+how batches are drawn. One loop (`latentscenes.engine.loop`) runs any recipe.
 
 Module groups:
 - `planes`: per-scene planes (micro planes with micro-macro, whole planes otherwise)

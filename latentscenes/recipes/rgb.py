@@ -13,17 +13,19 @@ import torch
 
 from latentscenes.config import load_config, option
 from latentscenes.data import DataConfig
-from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
+from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.distributed import load_shard
+from latentscenes.engine.loop import LoopState
+from latentscenes.engine.runs import RunDir, open_run, run_kind
 from latentscenes.errors import ConfigError, LatentScenesError
-from latentscenes.runs import RunDir, open_run, run_kind
-from latentscenes.training.checkpoint import load_checkpoint
-from latentscenes.training.distributed import current_world, load_shard
-from latentscenes.training.loop import LoopState
-from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
-from latentscenes.training.rgb_scenes import RGBScenes
-from latentscenes.training.settings import EvalConfig, LoggingConfig
-from latentscenes.training.stage import run_stage
-from latentscenes.training.warm_start import warm_start
+from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
+from latentscenes.models.rgb import RGBScenes
+from latentscenes.parallel import current_world
+from latentscenes.recipes.settings import EvalConfig, LoggingConfig
+from latentscenes.recipes.stage import run_stage
+from latentscenes.rendering.config import DecoderConfig, RenderConfig
+from latentscenes.scenes.config import TriPlaneConfig
+from latentscenes.scenes.warm_start import warm_start
 
 
 @dataclass

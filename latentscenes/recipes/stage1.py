@@ -22,14 +22,16 @@ import torch
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
 from latentscenes.config import option
 from latentscenes.data import DataConfig, SceneCollection, dataset_info
-from latentscenes.rendering.config import DecoderConfig, RenderConfig, TriPlaneConfig
-from latentscenes.runs import RunDir
-from latentscenes.training.distributed import current_world, load_shard
-from latentscenes.training.latent_scenes import LatentScenes, check_crop
-from latentscenes.training.loop import LoopState
-from latentscenes.training.recipe import LearningRates, LossWeights, PhaseConfig, recipe
-from latentscenes.training.settings import EvalConfig, LoggingConfig
-from latentscenes.training.stage import run_stage
+from latentscenes.engine.distributed import load_shard
+from latentscenes.engine.loop import LoopState
+from latentscenes.engine.runs import RunDir
+from latentscenes.models.latent import LatentScenes, check_crop
+from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
+from latentscenes.parallel import current_world
+from latentscenes.recipes.settings import EvalConfig, LoggingConfig
+from latentscenes.recipes.stage import run_stage
+from latentscenes.rendering.config import DecoderConfig, RenderConfig
+from latentscenes.scenes.config import TriPlaneConfig
 
 AUTOENCODER_FOLDER = "autoencoder"
 

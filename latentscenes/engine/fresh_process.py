@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from latentscenes.config import load_config
-from latentscenes.rendering.allocator import tune_process
-from latentscenes.runs import RunDir, create_run, hold_run, open_run, resume_run
+from latentscenes.engine.runs import RunDir, create_run, hold_run, open_run, resume_run
+from latentscenes.process import tune_process
 
 
 def train_in_fresh_process(

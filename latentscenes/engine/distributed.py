@@ -10,75 +10,23 @@ only their latents. Checkpoints stay single-process checkpoints: rank 0 gathers 
 shard's rows in scene order and alone writes files, so a run saved with W processes
 resumes with any other number, or loads in one process for `eval`, `render` and `export`.
 
-Collectives run on gloo (training runs on CPUs); `backend_for` picks NCCL for CUDA tensors.
+Process-group helpers (joining, reducing, gathering) are in `latentscenes.parallel`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.distributed as dist
 
 from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
 from latentscenes.data.load import read_scene_files
+from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.errors import LatentScenesError
-from latentscenes.training.optim import PhaseOptimizer
+from latentscenes.parallel import World
 
 RANK_PREFIX = "rank"
-
-
-@dataclass(frozen=True)
-class World:
-    """This process's place among `size` training processes (rank 0 writes files)."""
-
-    rank: int = 0
-    size: int = 1
-
-    @property
-    def distributed(self) -> bool:
-        return self.size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def shard(self, count: int) -> range:
-        """This process's scenes among `count`: a contiguous block, sizes differing by at most 1."""
-        return range(count * self.rank // self.size, count * (self.rank + 1) // self.size)
-
-
-def current_world() -> World:
-    if dist.is_available() and dist.is_initialized():
-        return World(dist.get_rank(), dist.get_world_size())
-    return World()
-
-
-def backend_for(device: torch.device) -> str:
-    return "nccl" if device.type == "cuda" else "gloo"
-
-
-@contextmanager
-def join_world() -> Iterator[World]:
-    """Join the process group `torchrun` describes in the environment (a plain launch: one
-    process, nothing to join), and leave it afterwards."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size == 1 or dist.is_initialized():
-        yield current_world()
-        return
-    dist.init_process_group(backend_for(torch.device("cpu")))
-    try:
-        yield current_world()
-    finally:
-        dist.destroy_process_group()
-
-
-def barrier(world: World) -> None:
-    if world.distributed:
-        dist.barrier()
 
 
 def load_shard(config: DataConfig, world: World) -> tuple[SceneCollection, int]:
@@ -96,19 +44,6 @@ def load_shard(config: DataConfig, world: World) -> tuple[SceneCollection, int]:
         config = replace(config, start=config.start + rows.start, count=len(rows))
         return load_scenes_from_config(config), rows.start
     return load_scenes_from_config(config), 0  # no dataset: its ConfigError
-
-
-def sum_over_processes(world: World) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """A function summing a tensor over the processes (None in a single process)."""
-    if not world.distributed:
-        return None
-
-    def total(tensor: torch.Tensor) -> torch.Tensor:
-        tensor = tensor.clone()
-        dist.all_reduce(tensor)
-        return tensor
-
-    return total
 
 
 def _scene_tensors(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
@@ -168,34 +103,6 @@ def sync_gradients(
         param.grad = flat[offset : offset + count].view_as(param).clone()
         offset += count
     return None
-
-
-def any_signal(world: World, signum: int | None) -> int | None:
-    """The stop signal any process received (all stop after the same step), or None."""
-    if not world.distributed:
-        return signum
-    flag = torch.tensor([signum or 0])
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return int(flag) or None
-
-
-def mean_values(world: World, values: dict[str, float]) -> dict[str, float]:
-    """Scalars averaged over the processes (each process logs the same keys)."""
-    if not world.distributed:
-        return values
-    keys = sorted(values)
-    flat = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
-    dist.all_reduce(flat)
-    return {k: float(v) / world.size for k, v in zip(keys, flat)}
-
-
-def gather_objects(world: World, value: object) -> list[object]:
-    """Every process's `value` (small JSON-like values: metrics, images), in rank order."""
-    if not world.distributed:
-        return [value]
-    values: list[object] = [None] * world.size
-    dist.all_gather_object(values, value)
-    return values
 
 
 # ---- checkpoints ------------------------------------------------------------------------

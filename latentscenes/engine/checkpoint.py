@@ -172,7 +172,7 @@ def _prune(folder: Path, keep: int, protect: str) -> None:
 
 def _remove_leftovers(folder: Path) -> None:
     """Temporary folders of saves that a crash interrupted (one process writes a run at a time:
-    `latentscenes.runs.hold_run`)."""
+    `latentscenes.engine.runs.hold_run`)."""
     for leftover in folder.iterdir():
         if leftover.is_dir() and leftover.name.startswith("."):
             shutil.rmtree(leftover, ignore_errors=True)
