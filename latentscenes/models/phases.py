@@ -1,6 +1,8 @@
-"""Stage recipes: a training stage is an ordered list of phases, each saying which losses
-apply (their weights), which modules train (their learning rates; 0 freezes a module) and
-how batches are drawn. One loop (`latentscenes.engine.loop`) runs any recipe.
+"""The vocabulary of training phases. A stage (`latentscenes.recipes`) is an ordered list of
+phases, each saying which losses apply (their weights), which modules train (their
+learning rates; 0 freezes a module) and how batches are drawn. One loop
+(`latentscenes.engine.loop`) runs any list of phases on a model that names its parameters by
+these module groups and computes these loss terms.
 
 Module groups:
 - `planes`: per-scene planes (micro planes with micro-macro, whole planes otherwise)
@@ -9,7 +11,7 @@ Module groups:
 - `mlp`: the shared Tri-Plane decoder MLP
 - `encoder`, `decoder`: the autoencoder's halves
 
-Losses (all MSE, see `latentscenes.training.losses`):
+Losses (all MSE; `RGBScenes.loss_terms` computes `rgb`, `LatentScenes.loss_terms` the others):
 - `rgb`: rendered RGB rays vs pixels (the RGB Tri-Plane baseline)
 - `es`: Encode-Scene, rendered latent image vs normalised encoded image
 - `ds`: Decode-Scene, decoded rendered latent vs image
