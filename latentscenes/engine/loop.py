@@ -44,7 +44,7 @@ from latentscenes.engine.distributed import (
 from latentscenes.engine.logger import MetricLogger
 from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.errors import CheckpointError, TrainingDiverged
-from latentscenes.models.phases import Phase
+from latentscenes.models.phases import Phase, in_optimisation_steps
 from latentscenes.parallel import World, any_signal, current_world, gather_objects, mean_values
 
 
@@ -139,6 +139,8 @@ def train(
     Under `torchrun` (`latentscenes.engine.distributed`) `model` and `sampler` hold this
     process's scenes; every process calls `train` and `evaluate` (which may use collectives)."""
     world = current_world()
+    num_scenes = sum(gather_objects(world, len(sampler.scenes)))
+    phases = [Phase(p.name, in_optimisation_steps(p.config, num_scenes, world.size)) for p in phases]
     generator = torch.Generator().manual_seed(settings.seed + world.rank)
     torch.manual_seed(settings.seed + world.rank)
     with _StopRequests() as stop:

@@ -23,7 +23,9 @@ Losses (all MSE; `RGBScenes.loss_terms` computes `rgb`, `LatentScenes.loss_terms
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Literal
 
 from latentscenes.config import option
 
@@ -80,12 +82,36 @@ class PhaseConfig:
     lr_decay: float = option(1.0, "learning rates are multiplied by this every decay_every steps", min=0.0, max=1.0)
     decay_every: int = option(100, "steps between learning-rate decays", min=1)
     freeze_mlp_last: int = option(0, "the MLP is frozen for this many final steps", min=0)
+    count: Literal["steps", "visits"] = option(
+        "steps",
+        "what steps, decay_every and freeze_mlp_last count: optimisation steps, or visits per scene (a scene's "
+        "batches; the phase then runs steps x N / scenes_per_batch optimisation steps for N scenes, so one recipe "
+        "gives every scene the same training whether the run holds 10 scenes or 1000)",
+    )
 
 
 @dataclass(frozen=True)
 class Phase:
     name: str
     config: PhaseConfig
+
+
+def in_optimisation_steps(config: PhaseConfig, num_scenes: int, processes: int = 1) -> PhaseConfig:
+    """`config` with `steps`, `decay_every` and `freeze_mlp_last` in optimisation steps for a
+    run of `num_scenes` scenes on `processes` processes (unchanged when they already are).
+    A step's batches hold min(scenes_per_batch x processes, N) scenes and the sampler visits
+    every scene once per epoch, so after optimisation step t each scene has had
+    t x min(S W, N) / N visits, give or take one."""
+    if config.count == "steps":
+        return config
+    steps_per_visit = num_scenes / min(config.scenes_per_batch * processes, num_scenes)
+    return replace(
+        config,
+        count="steps",
+        steps=math.ceil(config.steps * steps_per_visit),
+        decay_every=max(1, round(config.decay_every * steps_per_visit)),
+        freeze_mlp_last=math.ceil(config.freeze_mlp_last * steps_per_visit),
+    )
 
 
 def recipe(**phases: PhaseConfig) -> list[Phase]:
