@@ -220,15 +220,21 @@ class LatentScenes(nn.Module):
         else:
             intrinsics = scale_intrinsics(batch.intrinsics, w / width, h / height)
             rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
+        rendered = self._render_rays(planes, rays, background)  # (S, V*R, c)
+        targets = targets.flatten(2)  # (S*V, c, h*w)
+        index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
+        targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(rendered.shape)
+        return (rendered - targets).square().mean()
+
+    def _render_rays(self, planes: torch.Tensor, rays, background: torch.Tensor) -> torch.Tensor:
+        """Normalised latents (S, V*R, c) in [-1, 1] along rays (S, V, R) of S scenes, over
+        the normalised latent `background` (c,)."""
         s = planes.shape[0]
         out = render(
             planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
             self.render_config, (background + 1) / 2,
         )
-        targets = targets.flatten(2)  # (S*V, c, h*w)
-        index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
-        targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(s, -1, c)
-        return (out.image * 2 - 1 - targets).square().mean()
+        return out.image * 2 - 1
 
     def _crop_window(self, batch: ViewBatch) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The batch's crops on the latent grid: top rows and left columns (S*V,) in latent
@@ -252,11 +258,7 @@ class LatentScenes(nn.Module):
         latent_pixels = (rows * w + cols).reshape(s, v, k * k)
         intrinsics = scale_intrinsics(batch.intrinsics, w / batch.width, h / batch.height)
         rays = camera_rays(batch.cam2world, intrinsics, h, w, latent_pixels)
-        out = render(
-            planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
-            self.render_config, (background + 1) / 2,
-        )
-        return (out.image * 2 - 1).reshape(s * v, k, k, c).permute(0, 3, 1, 2)
+        return self._render_rays(planes, rays, background).reshape(s * v, k, k, c).permute(0, 3, 1, 2)
 
     def render_latents(
         self,
