@@ -52,6 +52,10 @@ SOURCES = ("torcs", "pybullet-objects")
 SPLITS = ("none", "mesh")
 META = "meta.json"
 CONTACT_SHEET = "contact_sheet.png"
+# A render process renders at most this many scenes before a fresh one takes over: pybullet
+# never frees the textures and visual shapes it loads (about 13 MB per TORCS car), so one
+# process rendering 1000 cars grew to 13 GB.
+SCENES_PER_WORKER = 50
 STAGING = ".staging"
 
 
@@ -259,7 +263,7 @@ def build_dataset(
     kept, the rest rendered: an interrupted build resumes). A build with other settings is
     replaced only with ``overwrite=True`` (its scene folders, meta.json and contact sheet are
     deleted; nothing else). `workers` processes render in parallel (default min(2, CPUs)),
-    each with its own pybullet connection.
+    each with its own pybullet connection and replaced after `SCENES_PER_WORKER` scenes.
     """
     start_time = time.perf_counter()
     settings.validate()
@@ -282,7 +286,7 @@ def build_dataset(
     jobs = [(plan, str(out)) for plan in todo]
     bar = _progress(len(todo), progress, f"rendering {len(todo)} scenes x {settings.views} views")
     try:
-        if workers <= 1 or len(todo) <= 1:
+        if len(todo) <= 1 or (workers <= 1 and len(todo) <= SCENES_PER_WORKER):
             _init_worker(source, settings)
             try:
                 results = map(_render_scene, jobs)
@@ -294,8 +298,8 @@ def build_dataset(
                 _close_worker()
         else:
             context = get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context,
-                                     initializer=_init_worker, initargs=(source, settings)) as pool:
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_init_worker,
+                                     initargs=(source, settings), max_tasks_per_child=SCENES_PER_WORKER) as pool:
                 for scene_id, tile, touches, norm in pool.map(_render_scene, jobs, chunksize=1):
                     tiles[scene_id], normalisations[scene_id] = tile, norm
                     touching += touches
