@@ -23,7 +23,7 @@ class DataConfig:
     num_val_views: int = option(0, help="the next this many views are the validation split: never trained on, evaluated during training (curves, plateau) and not reported; 0 evaluates the test views during training", min=0)
     start: int = option(0, help="index of the first scene to load (scenes sorted by name)", min=0)
     count: int | None = option(None, help="number of scenes to load from start; null loads all", min=1)
-    format: Literal[FORMAT_NAMES] = option("auto", help="dataset format; auto detects it")
+    format: Literal[FORMAT_NAMES] = option("auto", help=f"dataset format: {', '.join(FORMAT_NAMES)} (auto detects it)")
 
     def load_options(self) -> dict[str, Any]:
         """Every field but `root`: the keyword arguments of `load_scenes` and `dataset_info`."""
