@@ -117,7 +117,9 @@ def make_intrinsics(fx, fy, cx, cy, *, dtype: torch.dtype = torch.float32) -> Te
     return K
 
 
-def intrinsics_from_fov(fov_x: float, width: int, height: int, fov_y: float | None = None) -> Tensor:
+def intrinsics_from_fov(
+    fov_x: float, width: int, height: int, fov_y: float | None = None, *, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Pixel intrinsics of a centred pinhole camera from field(s) of view in **radians**.
 
     ``fx = W / (2 tan(fov_x / 2))``; ``fy`` from ``fov_y`` when given, else ``fy = fx``
@@ -125,7 +127,7 @@ def intrinsics_from_fov(fov_x: float, width: int, height: int, fov_y: float | No
     """
     fx = 0.5 * width / math.tan(0.5 * fov_x)
     fy = fx if fov_y is None else 0.5 * height / math.tan(0.5 * fov_y)
-    return make_intrinsics(fx, fy, 0.5 * width, 0.5 * height)
+    return make_intrinsics(fx, fy, 0.5 * width, 0.5 * height, dtype=dtype)
 
 
 def scale_intrinsics(K: Tensor, sx: float | Tensor, sy: float | Tensor) -> Tensor:
@@ -180,8 +182,8 @@ def look_at(eye: Tensor, target: Tensor | None = None, up: Tensor | None = None)
 
     eye: (..., 3); target: (..., 3) (default the origin); up: (3,) or (..., 3) (default
     +z). Returns (..., 4, 4): z (forward) = normalise(target - eye), x (right) =
-    normalise(forward x up), y (down) = forward x right. ``up`` must not be parallel to
-    the viewing direction.
+    normalise(forward x up), y (down) = forward x right. `ValueError` if ``up`` is
+    parallel to a viewing direction (the camera's roll would be undefined).
     """
     eye = torch.as_tensor(eye)
     dtype = eye.dtype if eye.is_floating_point() else torch.float32
@@ -189,7 +191,10 @@ def look_at(eye: Tensor, target: Tensor | None = None, up: Tensor | None = None)
     target = torch.zeros_like(eye) if target is None else torch.as_tensor(target, dtype=dtype)
     up = torch.tensor([0.0, 0.0, 1.0], dtype=dtype) if up is None else torch.as_tensor(up, dtype=dtype)
     forward = torch.nn.functional.normalize(target - eye, dim=-1)
-    right = torch.nn.functional.normalize(torch.linalg.cross(forward, up.expand_as(forward)), dim=-1)
+    right = torch.linalg.cross(forward, up.expand_as(forward))
+    if bool((torch.linalg.vector_norm(right, dim=-1) < 1e-8).any()):
+        raise ValueError("look_at: a camera looks along the up vector; give another `up`")
+    right = torch.nn.functional.normalize(right, dim=-1)
     down = torch.linalg.cross(forward, right)
     out = torch.zeros(eye.shape[:-1] + (4, 4), dtype=dtype)
     out[..., :3, 0] = right

@@ -5,22 +5,22 @@ AC3D boxes, SGI textures, car XMLs) and the end-to-end builds use pybullet's own
 """
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pybullet
 import pytest
+import torch
 from PIL import Image
 
 from latentscenes.builders import BuildSettings, build_dataset, plan_scenes
 from latentscenes.builders.mesh import Mesh, MeshPart, face_normals
-from latentscenes.builders.sampling import look_at, sample_hemisphere_cameras
+from latentscenes import cameras
+from latentscenes.builders.sampling import sample_hemisphere_cameras, square_intrinsics
 from latentscenes.builders.source import Entry, Source, interleave
 from latentscenes.builders.tinyrender import (
     TinyRenderer,
     cam2world_from_view_matrix,
-    intrinsics_from_fov,
     metric_depth,
     view_matrix,
 )
@@ -65,6 +65,12 @@ def pixel_rays(K: np.ndarray, size: int) -> np.ndarray:
     return np.stack([(j - K[0, 2]) / K[0, 0], (i - K[1, 2]) / K[1, 1], np.ones_like(j)], axis=-1)
 
 
+def look_at(eye: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
+    """`latentscenes.cameras.look_at` on float64 numpy arrays, as the builders use it."""
+    up = None if up is None else torch.from_numpy(up)
+    return cameras.look_at(torch.from_numpy(np.asarray(eye, dtype=np.float64)), up=up).numpy()
+
+
 def unproject(depth: np.ndarray, K: np.ndarray, cam2world: np.ndarray) -> np.ndarray:
     points = pixel_rays(K, depth.shape[0]) * depth[..., None]
     return points @ cam2world[:3, :3].T + cam2world[:3, 3]
@@ -89,17 +95,10 @@ def test_view_matrix_agrees_with_pybullet_and_round_trips():
     assert np.isclose(np.linalg.det(pose[:3, :3]), 1.0)
 
 
-def test_look_at_and_intrinsics_agree_with_latentscenes_cameras():
-    torch = pytest.importorskip("torch")
-    from latentscenes import cameras
-
-    eye = np.array([0.3, 1.1, 0.6])
-    ours = look_at(eye)
-    theirs = cameras.look_at(torch.tensor(eye, dtype=torch.float64)).numpy()
-    assert np.allclose(ours, theirs, atol=1e-9)
-    K = intrinsics_from_fov(128, FOV)
-    assert np.allclose(K, cameras.intrinsics_from_fov(math.radians(FOV), 128, 128).numpy(), atol=1e-4)
-    assert abs(K[0, 0] - 131.25) < 0.1 and K[0, 2] == K[1, 2] == 64  # SRN cars' focal length
+def test_square_intrinsics_are_srn_cars_camera():
+    K = square_intrinsics(128, FOV)
+    assert K.dtype == np.float64
+    assert abs(K[0, 0] - 131.25) < 0.1 and K[1, 1] == K[0, 0] and K[0, 2] == K[1, 2] == 64  # SRN cars' focal length
 
 
 def test_depth_of_a_ground_plane_unprojects_onto_the_plane(renderer):
@@ -109,7 +108,7 @@ def test_depth_of_a_ground_plane_unprojects_onto_the_plane(renderer):
         pose = look_at(np.array([0.9, -0.6, 0.8]), up=np.array([0.3, 0.2, 1.0]))
         _, mask, depth = renderer.render(pose, FOV, size)
         assert mask.mean() > 0.5
-        points = unproject(depth.astype(np.float64), intrinsics_from_fov(size, FOV), pose)[mask]
+        points = unproject(depth.astype(np.float64), square_intrinsics(size, FOV), pose)[mask]
         # TinyRenderer's own sampling point, (j, i + 1), would put points ~0.03 off the plane
         assert np.abs(points[:, 2] + 0.2).max() < 2e-4
 
@@ -119,7 +118,7 @@ def test_depth_reprojects_between_two_views(renderer):
     mesh = Mesh(body.parts + cabin.parts)
     renderer.set_mesh(mesh)
     size = 96
-    K = intrinsics_from_fov(size, FOV)
+    K = square_intrinsics(size, FOV)
     pose_a, pose_b = look_at(np.array([1.0, -0.7, 0.5])), look_at(np.array([0.4, -1.1, 0.7]))
     _, mask_a, depth_a = renderer.render(pose_a, FOV, size)
     _, mask_b, depth_b = renderer.render(pose_b, FOV, size)
@@ -451,7 +450,7 @@ def test_pybullet_objects_build_loads_and_is_deterministic(tmp_path):
     plan = first.scenes[0]
     expected = sample_hemisphere_cameras(np.random.default_rng(plan.camera_seed(SMALL.seed)), 4)
     assert np.allclose(np.asarray(scene.cam2world), expected, atol=1e-6)
-    assert np.allclose(np.asarray(scene.intrinsics)[0], intrinsics_from_fov(32, FOV), atol=1e-4)
+    assert np.allclose(np.asarray(scene.intrinsics)[0], square_intrinsics(32, FOV), atol=1e-4)
 
     other = build_dataset(tmp_path / "c", BuildSettings(**{**SMALL.__dict__, "seed": 6}), workers=1, progress=False)
     assert all_bytes(tmp_path / "c") != all_bytes(tmp_path / "a")

@@ -103,6 +103,11 @@ def test_look_at_axes():
     assert torch.allclose(c2w[:3, 1], torch.tensor([0.0, 0.0, -1.0]))  # down = -z
     assert torch.allclose(c2w[:3, 2], torch.tensor([0.0, 1.0, 0.0]))  # forward = +y
     assert rotation_error(c2w).item() < 1e-6
+    # a camera straight above the origin looks along z: with z up its roll is undefined
+    with pytest.raises(ValueError, match="looks along the up vector"):
+        look_at(torch.tensor([[1.0, 0.0, 0.5], [0.0, 0.0, 1.5]]))
+    above = look_at(torch.tensor([0.0, 0.0, 1.5], dtype=torch.float64), up=torch.tensor([0.0, 1.0, 0.0]))
+    assert above.dtype == torch.float64 and torch.equal(above[:3, 2], torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64))
 
 
 def test_scale_and_normalize_intrinsics():
@@ -123,6 +128,9 @@ def test_scale_and_normalize_intrinsics():
 def test_intrinsics_from_fov():
     K = intrinsics_from_fov(math.radians(90.0), 64, 48)
     assert torch.allclose(K, make_intrinsics(32.0, 32.0, 32.0, 24.0), atol=1e-5)
+    # dtype float64 keeps the focal length's digits, which the SRN writer stores
+    exact = intrinsics_from_fov(math.radians(52.0), 128, 128, dtype=torch.float64)
+    assert exact.dtype == torch.float64 and exact[0, 0].item() == 64.0 / math.tan(math.radians(52.0) / 2)
 
 
 def test_radius_and_elevation():

@@ -82,7 +82,7 @@ class LatentCache:
         `images` maps scene ids to `uint8 (V, H, W, 3)` views, as a dict or an iterable of
         pairs (scenes can stream from disk). Cached scenes are read; the others are
         encoded in batches of `batch_size` views (default: about 2^20 pixels per batch, 64
-        views of 128^2, where the encoder runs 1.25x faster than in batches of 16) and written.
+        views of 128^2; the encoder's cost per view falls with the batch) and written.
         """
         key = encoder_key(ae)
         pairs = images.items() if isinstance(images, Mapping) else images

@@ -33,8 +33,8 @@ class AutoencoderConfig:
     latent_channels: int = option(4, "latent channels of a preset", min=1)
     fully_convolutional: bool = option(
         False,
-        "drop the self-attention of a preset's middle blocks: ~20% faster on a CPU, and crops "
-        "(train_crop) then train it exactly as whole images would",
+        "drop the self-attention of a preset's middle blocks: cheaper, and crops (train_crop) then "
+        "train it exactly as whole images would",
     )
     seed: int = option(0, "seed of the random initialisation of a preset")
     normalization: Literal["tanh", "standardize"] = option(
@@ -55,9 +55,8 @@ class AutoencoderConfig:
     )
     augment_hue: float = option(
         0.1,
-        "colour augmentation in AE training: hue rotation uniform in +-hue turns. Mild is better: "
-        "with 0.5 (any hue) a from-scratch `small` AE still output grey after 500 steps, with "
-        "0.1 it reproduced unseen cars' paint after ~300 (and +0.6 dB over no augmentation)",
+        "colour augmentation in AE training: hue rotation uniform in +-hue turns; keep it mild, "
+        "with any hue (0.5) a from-scratch autoencoder learns to output grey",
         min=0.0, max=0.5,
     )
     augment_saturation: float = option(

@@ -3,8 +3,7 @@
 A renderer produces latents by *resampling* a continuous field: a view moved by a fraction
 of a latent pixel, turned or zoomed gives a bilinearly resampled latent image, never the
 encoder's latent of that view. A decoder that only ever saw `E(x)` decodes such latents
-poorly (the shipped 4x autoencoder: 28.6 dB on `E(x)`, 25.3 dB after a one-pixel shift of
-the latent grid, 24.2 dB after a 7% zoom; `docs/benchmarks.md`). The loss here trains the
+poorly (the shipped autoencoder's figures are in `docs/benchmarks.md`). The loss here trains the
 autoencoder on warped latents, as EQ-VAE (Kouzelis et al., 2025) does for generative models:
 
     eq = |D(T(z)) - T(x)|^2     z ~ q(z | x), T a random similarity warp

@@ -22,12 +22,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mid_block_add_attention": True,
         "sample_size": 256,
     },
-    # CPU-sized, chosen by measurement: 2.7M parameters at 8x; fwd+bwd of encoder and
-    # decoder ~0.26 CPU-s per 128 px image (one core), 2.6x cheaper than `medium`, and better after
-    # 8 CPU-minutes of warm-up on 60 TORCS cars (unseen cars: 19.2 dB at 8x, 20.8 dB at 4x,
-    # vs 16.3 / 18.8 dB for `medium`). Groups of 4 channels: with 16 groups the first level
-    # normalises each channel alone (instance norm), and at 4x with 16 latent channels that
-    # was 14.5 vs 19.9 dB on unseen cars after ~90 steps (5.4 dB worse).
+    # CPU-sized (2.7M parameters at 8x): cheaper than `medium` and better at equal CPU time
+    # (docs/benchmarks.md). Groups of 4 channels, because 16 groups would normalise each
+    # 16-channel first-level map alone (instance norm).
     "small": {
         "block_out_channels": (16, 32, 64, 128),
         "layers_per_block": 1,
@@ -35,7 +32,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mid_block_add_attention": True,
         "sample_size": 128,
     },
-    # The first CPU prototype: 3.9M parameters at 8x, ~0.66 CPU-s per image fwd+bwd.
+    # Twice `small`'s first-level width, groups of 32: 3.9M parameters at 8x.
     "medium": {
         "block_out_channels": (32, 64, 128, 128),
         "layers_per_block": 1,

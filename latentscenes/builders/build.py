@@ -40,9 +40,10 @@ from latentscenes.builders.sampling import (
     MIN_ELEVATION_DEG,
     RADIUS,
     sample_hemisphere_cameras,
+    square_intrinsics,
 )
 from latentscenes.builders.source import HALF_DIAGONAL, Entry, Source
-from latentscenes.builders.tinyrender import Lighting, intrinsics_from_fov
+from latentscenes.builders.tinyrender import Lighting
 from latentscenes.builders.variants import Variant, sample_variant, stable_hash
 from latentscenes.errors import DataError
 from latentscenes.io import atomic_write_json
@@ -235,7 +236,7 @@ def _render_scene(job: tuple[ScenePlan, str]) -> tuple[str, np.ndarray, int, dic
     target = Path(out) / plan.scene_id
     if (staging / plan.scene_id).exists():
         shutil.rmtree(staging / plan.scene_id)
-    write_srn_scene(staging, plan.scene_id, images, cam2world, intrinsics_from_fov(settings.size, settings.fov_deg))
+    write_srn_scene(staging, plan.scene_id, images, cam2world, square_intrinsics(settings.size, settings.fov_deg))
     if target.exists():
         shutil.rmtree(target)
     os.replace(staging / plan.scene_id, target)
@@ -328,7 +329,7 @@ def build_dataset(
 
 
 def _meta(settings_json: dict, source: Source, plans: list[ScenePlan], groups: dict, normalisations: dict) -> dict:
-    focal = float(intrinsics_from_fov(settings_json["size"], settings_json["fov_deg"])[0, 0])
+    focal = float(square_intrinsics(settings_json["size"], settings_json["fov_deg"])[0, 0])
     lighting = asdict(Lighting())
     return {
         "format": "latentscenes-build",

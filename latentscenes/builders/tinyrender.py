@@ -26,7 +26,6 @@ view dependence).
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -49,12 +48,6 @@ class Lighting:
     ambient: float = 0.6
     diffuse: float = 0.45
     specular: float = 0.0
-
-
-def intrinsics_from_fov(size: int, fov_deg: float) -> np.ndarray:
-    """Pixel intrinsics K (3, 3) of a square ``size`` x ``size`` image with vertical fov."""
-    focal = 0.5 * size / math.tan(math.radians(fov_deg) / 2)
-    return np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
 
 
 def view_matrix(cam2world: np.ndarray) -> list[float]:

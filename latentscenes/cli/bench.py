@@ -36,9 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "One stage-1 phase-B step (ES + DS + AE + TV, autoencoder, Tri-Planes and MLP all "
             "training, reference Tri-Plane sizes) on --batch scenes x 1 view of --size px, with "
-            "per-image encoder, decoder and latent-render forward+backward times. The reference "
-            "implementation takes ~23 s per batch of 4 with the SD-VAE at 128 px on the project's "
-            "2-core machine (METHOD.md)."
+            "per-image encoder, decoder and latent-render forward+backward times (docs/benchmarks.md "
+            "compares them with the reference implementation)."
         ),
     )
     _autoencoder_arguments(joint, batch=4)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 
+from latentscenes.data.config import DataConfig
+from latentscenes.data.formats import FORMAT_NAMES, layouts
 from latentscenes.errors import LatentScenesError
 
 BUILDERS_MODULES = ("latentscenes.builders", "latentscenes.builders.cli")
@@ -22,9 +25,9 @@ def add_parser(subparsers) -> None:
         "info",
         help="summarise a dataset: scenes, views, resolution, camera ranges",
         description=(
-            "Summarise a dataset in the SRN layout, an EG3D dataset.json or a nerfstudio "
-            "transforms.json: format, scenes, views per scene, resolution, camera radius and "
-            "elevation ranges, focal length. Validates every camera; --check also decodes every image."
+            f"Summarise a dataset ({layouts()}): format, scenes, views per scene, resolution, camera "
+            "radius and elevation ranges, focal length. Validates every camera; --check also decodes "
+            "every image."
         ),
     )
     info.add_argument("root", metavar="ROOT", help="dataset folder")
@@ -34,14 +37,14 @@ def add_parser(subparsers) -> None:
         help="keep only views with camera height cam2world[2,3] > A (reference -0.5)",
     )
     info.add_argument(
-        "--test-views", type=int, default=0, metavar="K",
+        "--test-views", dest="num_test_views", type=int, default=0, metavar="K",
         help="check every scene has more than K views (the test split); default 0",
     )
     info.add_argument(
-        "--val-views", type=int, default=0, metavar="K",
+        "--val-views", dest="num_val_views", type=int, default=0, metavar="K",
         help="the K views after the test views are the validation split; default 0",
     )
-    info.add_argument("--format", default="auto", choices=("auto", "srn", "eg3d", "nerfstudio"))
+    info.add_argument("--format", default="auto", choices=FORMAT_NAMES, help="dataset format; auto detects it")
     info.add_argument("--start", type=int, default=0, help="first scene (in sorted order)")
     info.add_argument("--count", type=int, default=None, help="number of scenes from --start")
     info.add_argument("--check", action="store_true", help="decode every image (slower; finds corrupt files)")
@@ -108,16 +111,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_info(args: argparse.Namespace) -> int:
     from latentscenes.data.info import dataset_info, format_info
 
-    info = dataset_info(
-        args.root,
-        size=args.size,
-        above=args.above,
-        num_test_views=args.test_views,
-        num_val_views=args.val_views,
-        start=args.start,
-        count=args.count,
-        format=args.format,
-        check=args.check,
-    )
+    config = DataConfig(**{field.name: getattr(args, field.name) for field in fields(DataConfig)})
+    info = dataset_info(config.root, check=args.check, **config.load_options())
     print(json.dumps(info.to_dict(), indent=2) if args.json else format_info(info))
     return 0

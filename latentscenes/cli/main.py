@@ -6,7 +6,7 @@ import os
 
 # Read by OpenMP when torch starts its thread pool, so before anything imports torch:
 # threads that sleep instead of spinning keep 2 threads fast on a busy machine
-# (latentscenes/process.py has the measurements).
+# (latentscenes/process.py explains the process tuning).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402

@@ -12,8 +12,9 @@ order of the labels list. Every image file found in a scene's folder must have a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -23,17 +24,27 @@ from latentscenes.data.scene import Scene, SceneFiles
 from latentscenes.errors import DataError
 from latentscenes.io import atomic_write_json
 
-__all__ = ["read_eg3d", "write_eg3d_dataset", "is_eg3d_root"]
+__all__ = ["LabelGroup", "holds_labels", "list_eg3d_scenes", "read_eg3d_scene", "write_eg3d_dataset"]
 
 FILENAME = "dataset.json"
 
 
-def is_eg3d_root(root: Path) -> bool:
+def holds_labels(root: Path) -> bool:
     return (Path(root) / FILENAME).is_file()
 
 
-def read_eg3d(root: Path, start: int = 0, count: int | None = None) -> list[SceneFiles]:
-    """Scenes ``[start, start + count)`` of ``<root>/dataset.json`` (cameras only)."""
+@dataclass(frozen=True)
+class LabelGroup:
+    """One scene's entries of a dataset.json: (relative path, view name, label, where)."""
+
+    root: Path
+    path: Path
+    scene_id: str
+    entries: list[tuple[str, str, Any, str]]
+
+
+def list_eg3d_scenes(root: Path) -> list[LabelGroup]:
+    """The scenes of ``<root>/dataset.json`` sorted by id; labels are checked when read."""
     root = Path(root)
     path = root / FILENAME
     data = read_json(path)
@@ -41,7 +52,7 @@ def read_eg3d(root: Path, start: int = 0, count: int | None = None) -> list[Scen
     if not isinstance(labels, list):
         raise DataError(f"{path}: expected {{\"labels\": [[relative_path, [25 numbers]], ...]}}")
 
-    groups: dict[str, list[tuple[str, str, list]]] = {}
+    groups: dict[str, list[tuple[str, str, Any, str]]] = {}
     origins: dict[str, bool] = {}  # scene id -> whether its images are in a sub-folder
     for i, entry in enumerate(labels):
         where = f"{path} labels[{i}]"
@@ -62,14 +73,14 @@ def read_eg3d(root: Path, start: int = 0, count: int | None = None) -> list[Scen
             )
         groups.setdefault(scene_id, []).append((str(relative), view, entry[1], where))
 
-    scene_ids = sorted(groups)
-    stop = None if count is None else start + count
-    return [_scene(root, path, scene_id, groups[scene_id]) for scene_id in scene_ids[start:stop]]
+    return [LabelGroup(root, path, scene_id, groups[scene_id]) for scene_id in sorted(groups)]
 
 
-def _scene(root: Path, path: Path, scene_id: str, entries: list) -> SceneFiles:
+def read_eg3d_scene(group: LabelGroup) -> SceneFiles:
+    """One scene of a dataset.json: image paths, validated poses and intrinsics."""
+    root, path = group.root, group.path
     image_paths, poses, intrinsics, names = [], [], [], []
-    for relative, view, numbers, where in entries:
+    for relative, view, numbers, where in group.entries:
         try:
             values = np.asarray(numbers, dtype=np.float64)
         except (TypeError, ValueError):
@@ -89,7 +100,7 @@ def _scene(root: Path, path: Path, scene_id: str, entries: list) -> SceneFiles:
                 raise DataError(f"{file}: image has no camera label (missing pose) in {path}")
     num_views = len(image_paths)
     return SceneFiles(
-        scene_id=scene_id,
+        scene_id=group.scene_id,
         image_paths=image_paths,
         cam2world=np.stack(poses),
         intrinsics=np.stack(intrinsics),

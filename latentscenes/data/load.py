@@ -11,46 +11,16 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from latentscenes.data.eg3d import is_eg3d_root, read_eg3d
+from latentscenes.data.formats import dataset_format, detect_format, read_scenes
 from latentscenes.data.images import read_image, resize_image
-from latentscenes.data.nerfstudio import is_nerfstudio_root, read_nerfstudio
 from latentscenes.data.scene import Scene, SceneCollection, SceneFiles
-from latentscenes.data.srn import is_srn_root, read_srn
 from latentscenes.errors import DataError
 
-__all__ = ["FORMATS", "detect_format", "read_scene_files", "filter_views", "decode_scene", "intrinsics_at", "load_scenes"]
-
-READERS: dict[str, Callable[..., list[SceneFiles]]] = {
-    "srn": read_srn,
-    "eg3d": read_eg3d,
-    "nerfstudio": read_nerfstudio,
-}
-FORMATS = ("auto", *READERS)
-
-
-def detect_format(root: str | Path) -> str:
-    """"nerfstudio" (a transforms.json in root or its sub-folders), "eg3d" (root/dataset.json)
-    or "srn" (root/<scene>/rgb/ folders, or root/rgb/); `DataError` otherwise."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: dataset folder does not exist")
-    if (root / "transforms.json").is_file():
-        return "nerfstudio"
-    if is_eg3d_root(root):
-        return "eg3d"
-    if is_srn_root(root):
-        return "srn"
-    if is_nerfstudio_root(root):
-        return "nerfstudio"
-    raise DataError(
-        f"{root}: cannot tell the dataset format: expected <scene>/rgb/ + <scene>/pose/ folders (SRN), "
-        "dataset.json (EG3D) or transforms.json (nerfstudio)"
-    )
+__all__ = ["read_scene_files", "filter_views", "decode_scene", "intrinsics_at", "load_scenes"]
 
 
 def read_scene_files(
@@ -58,15 +28,15 @@ def read_scene_files(
 ) -> tuple[str, list[SceneFiles]]:
     """(format, scenes ``[start, start + count)``) with validated cameras, no pixels decoded."""
     root = Path(root)
-    if format not in FORMATS:
-        raise DataError(f"unknown data format {format!r}; choose one of {', '.join(FORMATS)}")
+    if format != "auto":
+        dataset_format(format)  # an unknown name fails before the folder is read
     if start < 0 or (count is not None and count < 1):
         raise DataError(f"scene range must have start >= 0 and count >= 1, got start={start}, count={count}")
     if format == "auto":
         format = detect_format(root)
     elif not root.is_dir():
         raise DataError(f"{root}: dataset folder does not exist")
-    scenes = READERS[format](root, start=start, count=count)
+    scenes = read_scenes(root, format, start=start, count=count)
     if not scenes:
         what = f" from scene {start}" if start else ""
         raise DataError(f"{root}: empty dataset: no {format} scenes found{what}")
@@ -199,8 +169,8 @@ def load_scenes(
     num_test_views: the first this many remaining views of each scene are its test split
     (reference: 10); the next `num_val_views` its validation split (chosen on, never
     reported); every scene needs at least one more view to train on. start, count:
-    the scene range, in the format's scene order (sorted folder names). format: "auto",
-    "srn", "eg3d" or "nerfstudio".
+    the scene range, in the format's scene order (sorted folder names). format: "auto"
+    (detected) or a name in `latentscenes.data.formats.FORMATS`.
 
     Raises `DataError` (one line naming the file) for anything missing or malformed.
     """

@@ -36,7 +36,7 @@ from latentscenes.data.images import image_size
 from latentscenes.data.scene import SceneFiles
 from latentscenes.errors import DataError
 
-__all__ = ["read_nerfstudio", "read_transforms", "list_nerfstudio_scenes", "is_nerfstudio_root"]
+__all__ = ["read_transforms", "list_nerfstudio_scenes", "holds_transforms"]
 
 FILENAME = "transforms.json"
 CAMERA_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y", "camera_model")
@@ -44,26 +44,17 @@ DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 PINHOLE_MODELS = (None, "PINHOLE", "SIMPLE_PINHOLE", "OPENCV")
 
 
-def is_nerfstudio_root(root: Path) -> bool:
-    return bool(list_nerfstudio_scenes(root))
+def holds_transforms(folder: Path) -> bool:
+    return (Path(folder) / FILENAME).is_file()
 
 
 def list_nerfstudio_scenes(root: Path) -> list[Path]:
     """The transforms.json files of `root`: its own, else its sub-folders' (sorted)."""
     root = Path(root)
-    if (root / FILENAME).is_file():
+    if holds_transforms(root):
         return [root / FILENAME]
-    if not root.is_dir():
-        return []
     folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name)
-    return [p / FILENAME for p in folders if (p / FILENAME).is_file()]
-
-
-def read_nerfstudio(root: Path, start: int = 0, count: int | None = None) -> list[SceneFiles]:
-    """Scenes ``[start, start + count)`` of a nerfstudio root (cameras only, no pixels)."""
-    files = list_nerfstudio_scenes(root)
-    stop = None if count is None else start + count
-    return [read_transforms(path) for path in files[start:stop]]
+    return [p / FILENAME for p in folders if holds_transforms(p)]
 
 
 def read_transforms(path: Path) -> SceneFiles:

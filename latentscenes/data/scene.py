@@ -146,7 +146,7 @@ class Scene:
 
 @dataclass
 class SceneCollection:
-    """Scenes loaded from `root` in format `format` ("srn" | "eg3d" | "nerfstudio")."""
+    """Scenes loaded from `root` in format `format` (a name in `latentscenes.data.formats.FORMATS`)."""
 
     scenes: list[Scene]
     root: Path

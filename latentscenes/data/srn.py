@@ -32,7 +32,7 @@ from latentscenes.data.scene import SceneFiles
 from latentscenes.errors import DataError
 from latentscenes.io import atomic_write_text
 
-__all__ = ["write_srn_scene", "is_srn_root", "list_srn_scenes", "read_srn_scene", "read_srn", "read_pose_file", "read_poses"]
+__all__ = ["write_srn_scene", "is_srn_scene", "list_srn_scenes", "read_srn_scene", "read_pose_file", "read_poses"]
 
 
 def write_srn_scene(
@@ -94,11 +94,6 @@ def is_srn_scene(path: Path) -> bool:
     return (path / "rgb").is_dir()
 
 
-def is_srn_root(root: Path) -> bool:
-    """True if `root` is one SRN scene or holds at least one SRN scene folder."""
-    return is_srn_scene(root) or any(is_srn_scene(p) for p in _subdirs(root))
-
-
 def list_srn_scenes(root: Path) -> list[Path]:
     """Scene folders under `root` (sorted by name), or ``[root]`` if it is a scene itself."""
     root = Path(root)
@@ -113,13 +108,6 @@ def list_srn_scenes(root: Path) -> list[Path]:
         elif not any(path.iterdir()):
             raise DataError(f"{path}: empty scene folder (expected rgb/, pose/ and intrinsics.txt)")
     return scenes
-
-
-def read_srn(root: Path, start: int = 0, count: int | None = None) -> list[SceneFiles]:
-    """Read scenes ``[start, start + count)`` of an SRN root (cameras only, no pixels)."""
-    folders = list_srn_scenes(root)
-    stop = None if count is None else start + count
-    return [read_srn_scene(folder) for folder in folders[start:stop]]
 
 
 def read_srn_scene(scene_dir: Path) -> SceneFiles:
