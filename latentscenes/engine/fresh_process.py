@@ -1,10 +1,10 @@
 """Training runs in a process of their own.
 
-On a 2-core machine, stage 2's steps took 0.63 s each in a process that had just run stage
-1 and 0.36-0.46 s in a fresh one (the likely cause: the heap that `rendering.allocator`
-keeps at the earlier run's peak size serves every later allocation). Commands that chain
-several training runs (`demo`, `aware`) give each one a fresh process. A second call with
-the same folder resumes the run there instead of redoing it.
+After a training run, the heap that `latentscenes.process` keeps at the run's peak size
+serves every later allocation, and a second run in the same process trained markedly slower
+(docs/design.md). Commands that chain several training runs (`demo`, `aware`, `bench scale`)
+give each one a fresh process. A second call with the same folder resumes the run there
+instead of redoing it.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ sparse (`SceneBank` with `sparse_grad`) go to `RowAdam` instead, which updates o
 rows present in the gradient ("lazy Adam", as `torch.optim.SparseAdam`) and counts Adam's
 steps per row, so a scene's updates do not depend on when it first entered a batch
 (`latentscenes.engine.row_adam`); everything else (MLP,
-bases, autoencoder) stays with `torch.optim.Adam`, fused (one kernel over all tensors:
-a step on the 13.5M base-plane values took 10.8 ms instead of 35 ms on a 2-core CPU).
+bases, autoencoder) stays with `torch.optim.Adam`, fused (one kernel over all tensors,
+about 3x faster on the base planes: docs/benchmarks.md).
 Both share one list of parameter groups, so learning-rate schedules see a single optimiser.
 """
 

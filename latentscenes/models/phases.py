@@ -33,8 +33,14 @@ MODULE_GROUPS = ("planes", "weights", "bases", "mlp", "encoder", "decoder")
 LOSSES = ("rgb", "es", "ds", "ae", "eq", "tv")
 
 
+class _Weights:
+    def active(self) -> dict[str, float]:
+        """The positive entries: the losses that apply, or the module groups that train."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) > 0}
+
+
 @dataclass
-class LossWeights:
+class LossWeights(_Weights):
     rgb: float = option(0.0, "RGB ray loss weight", min=0.0)
     es: float = option(0.0, "Encode-Scene loss weight", min=0.0)
     ds: float = option(0.0, "Decode-Scene loss weight", min=0.0)
@@ -42,21 +48,15 @@ class LossWeights:
     eq: float = option(0.0, "latent equivariance loss weight: decode warped latents to the warped image", min=0.0)
     tv: float = option(0.0, "plane total-variation weight", min=0.0)
 
-    def active(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) > 0}
-
 
 @dataclass
-class LearningRates:
+class LearningRates(_Weights):
     planes: float = option(0.0, "per-scene planes (0 freezes)", min=0.0)
     weights: float = option(0.0, "per-scene mixing weights and biases of the bases (0 freezes)", min=0.0)
     bases: float = option(0.0, "shared base planes (0 freezes)", min=0.0)
     mlp: float = option(0.0, "shared Tri-Plane MLP (0 freezes)", min=0.0)
     encoder: float = option(0.0, "autoencoder encoder (0 freezes)", min=0.0)
     decoder: float = option(0.0, "autoencoder decoder (0 freezes)", min=0.0)
-
-    def active(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) > 0}
 
 
 @dataclass

@@ -52,9 +52,9 @@ class _MixBases(torch.autograd.Function):
     """bias[:, None] + weights @ bases: (B,), (B, M), (M, D) -> (B, D), with a faster backward.
 
     Autograd's own backward computes the bases' gradient as weights.T @ grad (a K = B
-    matrix product into a fresh (M, D) tensor), which MKL runs ~1.5x slower than
-    accumulating the same product into a zeroed tensor (measured with the demo's 8 scenes,
-    M = 50, D = 270,336). The product dominates a latent step's shared-plane cost."""
+    matrix product into a fresh (M, D) tensor); accumulating the same product into a zeroed
+    tensor is faster on CPUs (docs/benchmarks.md), and the product dominates a latent
+    step's shared-plane cost."""
 
     @staticmethod
     def forward(ctx, bias: Tensor, weights: Tensor, bases: Tensor) -> Tensor:
