@@ -243,6 +243,17 @@ def _render_scene(job: tuple[ScenePlan, str]) -> tuple[str, np.ndarray, int, dic
     return plan.scene_id, images[_sheet_view(settings)], int(touches.sum()), source.normalisation(plan.entry)
 
 
+def _collect(results, tiles: dict, normalisations: dict, bar) -> int:
+    """Record rendered scenes' contact-sheet tiles and normalisations; returns how many views
+    touch the image border."""
+    touching = 0
+    for scene_id, tile, touches, norm in results:
+        tiles[scene_id], normalisations[scene_id] = tile, norm
+        touching += touches
+        bar.update(1)
+    return touching
+
+
 def _sheet_view(settings: BuildSettings) -> int:
     return settings.num_test_views if settings.views > settings.num_test_views else 0
 
@@ -290,21 +301,19 @@ def build_dataset(
         if len(todo) <= 1 or (workers <= 1 and len(todo) <= SCENES_PER_WORKER):
             _init_worker(source, settings)
             try:
-                results = map(_render_scene, jobs)
-                for scene_id, tile, touches, norm in results:
-                    tiles[scene_id], normalisations[scene_id] = tile, norm
-                    touching += touches
-                    bar.update(1)
+                touching += _collect(map(_render_scene, jobs), tiles, normalisations, bar)
             finally:
                 _close_worker()
         else:
+            # A fresh pool per round of SCENES_PER_WORKER scenes per process (the pool's own
+            # max_tasks_per_child can hang on Python 3.11 when it replaces a worker).
             context = get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_init_worker,
-                                     initargs=(source, settings), max_tasks_per_child=SCENES_PER_WORKER) as pool:
-                for scene_id, tile, touches, norm in pool.map(_render_scene, jobs, chunksize=1):
-                    tiles[scene_id], normalisations[scene_id] = tile, norm
-                    touching += touches
-                    bar.update(1)
+            processes = min(workers, len(todo))
+            for first in range(0, len(jobs), processes * SCENES_PER_WORKER):
+                round_jobs = jobs[first : first + processes * SCENES_PER_WORKER]
+                with ProcessPoolExecutor(min(processes, len(round_jobs)), mp_context=context,
+                                         initializer=_init_worker, initargs=(source, settings)) as pool:
+                    touching += _collect(pool.map(_render_scene, round_jobs, chunksize=1), tiles, normalisations, bar)
     finally:
         bar.close()
     shutil.rmtree(out / STAGING, ignore_errors=True)
