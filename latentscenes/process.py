@@ -24,18 +24,16 @@ environment 2 threads matched 1 thread (55 ms). On a shared machine prefer 1 thr
 PASSIVE; with a core to spare 2 threads are faster (latent batch 27 vs 39 ms per view).
 The variable is read when torch starts its thread pool, so it must be set before
 `import torch` (e.g. at the top of the CLI entry point:
-`os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")`); `omp_passive_hint()` says
-whether it is set.
+`os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")`, as `latentscenes.cli.main` does).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 
-__all__ = ["keep_freed_memory", "tune_process", "is_tuned", "omp_passive_hint"]
+__all__ = ["keep_freed_memory", "tune_process", "is_tuned"]
 
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
@@ -78,7 +76,3 @@ def is_tuned() -> bool:
     """Whether `keep_freed_memory` has been applied in this process."""
     return _applied
 
-
-def omp_passive_hint() -> bool:
-    """Whether OMP_WAIT_POLICY=PASSIVE is set in this process's environment."""
-    return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
