@@ -432,7 +432,6 @@ def all_bytes(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.slow
 def test_pybullet_objects_build_loads_and_is_deterministic(tmp_path):
     from latentscenes.data import load_scenes
 

@@ -70,7 +70,6 @@ def test_bad_config_file_is_named(objects_32px, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.slow
 def test_bench_render_writes_its_measurements(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "render", "--repeats", "1", "--json", str(out)]) == 0

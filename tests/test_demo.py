@@ -22,8 +22,6 @@ LATENT = ["encode.steps=4", "encode.scenes_per_batch=3", "decode.steps=2", "deco
           *FAST_RENDER]
 RGB = ["fit.steps=4", "fit.scenes_per_batch=3", "eval.every=2", *FAST_RENDER]
 
-pytestmark = pytest.mark.slow  # every test here trains or starts processes
-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -37,6 +35,7 @@ def demo(tmp_path_factory):
     return out, printed.getvalue()
 
 
+@pytest.mark.slow  # the demo fixture: three training runs in fresh processes and a report
 def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     out, printed = demo
     configs = {name: yaml.safe_load((out / "runs" / name / "config.yaml").read_text()) for name in ("stage1", "latent", "rgb")}
@@ -78,6 +77,7 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     assert f"to reach {near['matched']['psnr']:.2f} dB" in printed and "over its last quarter" in printed
 
 
+@pytest.mark.slow  # the demo fixture: three training runs in fresh processes and a report
 def test_demo_writes_the_report_and_prints_its_path(demo, tmp_path):
     out, printed = demo
     assert f"report: {out / 'report.html'}" in printed

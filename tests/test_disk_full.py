@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 
-import pytest
 import torch
 from tiny_runs import TINY_RGB
 
@@ -25,7 +24,6 @@ def _file_size_limit(limit):
     return apply
 
 
-@pytest.mark.slow
 def test_a_failed_checkpoint_write_keeps_the_last_good_one(objects_32px, tmp_path):
     fit = ["--threads", "1", "fit", "--space", "rgb", "--data", str(objects_32px)]
     assert main([*fit, "--run", str(tmp_path / "reference"), *FOUR_STEPS]) == 0

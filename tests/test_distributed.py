@@ -209,7 +209,6 @@ def _rgb_model():
     return model
 
 
-@pytest.mark.slow
 def test_two_process_steps_equal_one_process_steps_on_the_same_batch(tmp_path):
     """The same 4 scenes, views and rays: one process with all of them, or two processes with
     2 each (shared gradients averaged, per-scene ones scaled), give the same parameters."""

@@ -35,7 +35,6 @@ def rgb_run(objects_32px, tmp_path_factory):
     return run
 
 
-@pytest.mark.slow
 def test_rgb_fit_reaches_held_out_psnr_and_writes_outputs(rgb_run):
     curve = json.loads((rgb_run / "curve.json").read_text())
     psnrs = [point["test_psnr"] for point in curve["points"]]
@@ -49,7 +48,6 @@ def test_rgb_fit_reaches_held_out_psnr_and_writes_outputs(rgb_run):
     assert losses[-1] < 0.5 * losses[0]
 
 
-@pytest.mark.slow
 def test_eval_writes_eval_json_with_both_splits(rgb_run, capsys):
     assert main(["eval", str(rgb_run), "--max-views", "4"]) == 0
     result = json.loads((rgb_run / "eval.json").read_text())
@@ -62,7 +60,6 @@ def test_eval_writes_eval_json_with_both_splits(rgb_run, capsys):
     assert "psnr" in capsys.readouterr().out
 
 
-@pytest.mark.slow
 def test_a_new_run_never_overwrites_an_existing_one(rgb_run, objects_32px, capsys):
     before = (rgb_run / "config.yaml").read_text()
     assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(rgb_run), *FAST]) == 2
@@ -70,7 +67,6 @@ def test_a_new_run_never_overwrites_an_existing_one(rgb_run, objects_32px, capsy
     assert (rgb_run / "config.yaml").read_text() == before
 
 
-@pytest.mark.slow
 def test_resume_of_a_finished_run_keeps_its_result(rgb_run, capsys):
     before = json.loads((rgb_run / "curve.json").read_text())
     assert main(["fit", "--space", "rgb", "--run", str(rgb_run), "--resume"]) == 0
@@ -78,7 +74,6 @@ def test_resume_of_a_finished_run_keeps_its_result(rgb_run, capsys):
     assert after["points"] == before["points"]
 
 
-@pytest.mark.slow
 def test_resume_refuses_config_changes(rgb_run, capsys):
     before = (rgb_run / "config.yaml").read_text()
     assert main(["fit", "--space", "rgb", "--run", str(rgb_run), "--resume", "fit.steps=10"]) == 2
@@ -92,7 +87,6 @@ def test_bad_override_names_the_key(objects_32px, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.slow
 def test_warm_started_rgb_scenes_start_as_the_earlier_runs_mean_scene(rgb_run, objects_32px, tmp_path):
     """init_from=RUN: every new scene starts as the earlier run's mean scene, with its MLP."""
     from latentscenes.config import load_config
@@ -110,7 +104,6 @@ def test_warm_started_rgb_scenes_start_as_the_earlier_runs_mean_scene(rgb_run, o
     assert not torch.allclose(cold.bank.planes[0], model.bank.planes[0])
 
 
-@pytest.mark.slow
 def test_warm_start_refuses_other_runs_and_other_plane_sizes(rgb_run, objects_32px, tmp_path, capsys):
     def fit(run, *overrides):
         return main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, *overrides])

@@ -65,7 +65,7 @@ STAGE2 = [
 ]
 WARMUP, SCENES, JOINT = 150, 100, 60
 
-pytestmark = pytest.mark.slow  # every test here trains or starts processes
+pytestmark = pytest.mark.slow  # every test here reads `runs`: stage 1 and stage 2 trained on 3 + 1 objects
 
 
 @pytest.fixture(scope="module")
