@@ -1,12 +1,10 @@
-"""Process-wide settings that decide CPU speed: glibc's freed memory, OpenMP waiting.
+"""Process-wide settings that decide CPU speed: glibc's freed memory, OpenMP waiting
+(measured in docs/benchmarks.md, "Process tuning").
 
 PyTorch's CPU allocator takes every tensor from malloc. glibc serves large blocks with
 mmap and hands them back with munmap on free, and trims the heap top, so every training
 step page-faults its activations in afresh and the kernel zeroes them again (and with
-several threads every munmap also interrupts the other cores). Measured on the 2-core
-project machine with `latentscenes.rendering` (median wall time of forward+backward):
-a 32-scene latent batch on 1 thread, 72.5 -> 39.5 ms per view; one 128x128 RGB view on
-2 threads, 2.68 s -> 1.33 s.
+several threads every munmap also interrupts the other cores).
 
 `keep_freed_memory()` sets, process-wide and for the rest of the process:
 M_MMAP_MAX = 0 (no mmap for large blocks), M_TRIM_THRESHOLD = 2 GiB (trim only huge
@@ -17,25 +15,18 @@ start (a CLI command or a benchmark), never from library code. It does nothing o
 
 OpenMP waiting: every parallel op waits for all of PyTorch's CPU threads. When the cores
 are oversubscribed (other processes running), a thread that is not scheduled stalls its
-partner: on the 2-core machine under load, 2 threads ran a 16-scene latent batch 5x
-slower than 1 thread (263 vs 49 ms per view), and single latent views sometimes took a
-steady 1.44 s per step instead of 30 ms; with `OMP_WAIT_POLICY=PASSIVE` in the
-environment 2 threads matched 1 thread (55 ms). On a shared machine prefer 1 thread or
-PASSIVE; with a core to spare 2 threads are faster (latent batch 27 vs 39 ms per view).
-The variable is read when torch starts its thread pool, so it must be set before
-`import torch` (e.g. at the top of the CLI entry point:
-`os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")`); `omp_passive_hint()` says
-whether it is set.
+partner; `OMP_WAIT_POLICY=PASSIVE` lets waiting threads sleep instead. The variable is read
+when torch starts its thread pool, so it must be set before `import torch`: the CLI's entry
+point (`latentscenes.cli.main`) sets it unless the environment already does.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 
-__all__ = ["keep_freed_memory", "tune_process", "is_tuned", "omp_passive_hint"]
+__all__ = ["keep_freed_memory", "tune_process", "is_tuned"]
 
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
@@ -78,7 +69,3 @@ def is_tuned() -> bool:
     """Whether `keep_freed_memory` has been applied in this process."""
     return _applied
 
-
-def omp_passive_hint() -> bool:
-    """Whether OMP_WAIT_POLICY=PASSIVE is set in this process's environment."""
-    return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"

@@ -1,5 +1,7 @@
-"""AE warm-up: losses, colour augmentation, and that a few steps lower the reconstruction error."""
+"""The autoencoder's loss, colour augmentation and crops, and stage 1's warm-up phase (that
+loss alone, on jittered whole images or crops) learning to reconstruct held-out views."""
 
+import json
 import math
 import os
 
@@ -8,6 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import torch
+from baselines import best_constant_psnr
 
 from latentscenes.autoencoder import (
     AutoencoderConfig,
@@ -17,10 +20,10 @@ from latentscenes.autoencoder import (
     hue_rotation_matrix,
     images_to_model,
     random_crops,
-    reconstruction_psnr,
     saturation_matrix,
-    warmup_autoencoder,
 )
+from latentscenes.cli.main import main
+from latentscenes.data import load_scenes
 
 
 def blobs(n=8, size=32, seed=0):
@@ -76,27 +79,11 @@ def test_augment_keeps_shape_range_white_and_grey_and_changes_hue():
 def test_losses_are_finite_and_train_both_halves():
     ae = build_autoencoder(AutoencoderConfig(preset="tiny"))
     losses = autoencoder_losses(ae, images_to_model(blobs(2)), generator=torch.Generator().manual_seed(0))
-    assert set(losses) == {"reconstruction", "kl", "total", "reconstruction_psnr"}
+    assert set(losses) == {"reconstruction", "kl", "total"}
     assert all(torch.isfinite(v) for v in losses.values())
     assert torch.allclose(losses["total"], losses["reconstruction"] + 1e-6 * losses["kl"])
     losses["total"].backward()
     assert all(p.grad is not None for p in ae.encoder_parameters() + ae.decoder_parameters())
-
-
-def test_warmup_lowers_the_reconstruction_error():
-    torch.manual_seed(0)
-    ae = build_autoencoder(AutoencoderConfig(preset="tiny", downsample=4))
-    images = blobs(8)
-    before = reconstruction_psnr(ae, images)
-    seen = []
-    losses = warmup_autoencoder(
-        ae, images, steps=50, batch_size=4, lr=3e-3, generator=torch.Generator().manual_seed(0),
-        on_step=lambda step, values: seen.append(step), hue=0.5, saturation=0.3,
-    )
-    after = reconstruction_psnr(ae, images)
-    assert len(losses) == 50 and seen == list(range(50))
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
-    assert after.mean() > before.mean() + 5, (before.mean(), after.mean())
 
 
 def test_random_crops_are_windows_of_each_image():
@@ -113,13 +100,25 @@ def test_random_crops_are_windows_of_each_image():
         random_crops(images, 9)
 
 
-def test_warmup_on_crops_lowers_the_error_on_whole_images():
-    torch.manual_seed(0)
-    ae = build_autoencoder(AutoencoderConfig(preset="tiny", downsample=4))
-    images = blobs(8)
-    before = reconstruction_psnr(ae, images)
-    warmup_autoencoder(ae, images, steps=50, batch_size=4, lr=3e-3, generator=torch.Generator().manual_seed(0), crop=16)
-    assert reconstruction_psnr(ae, images).mean() > before.mean() + 3
+@pytest.mark.slow
+@pytest.mark.parametrize("crop", [0, 16])
+def test_the_warmup_phase_learns_to_reconstruct_held_out_views(crop, objects_32px, tmp_path):
+    """Stage 1 with only its warm-up phase (colour jitter on, whole images or 16-px crops):
+    the autoencoder reconstructs the *whole* held-out views of its scenes above the best
+    constant image of each view, its mean colour (measured after 60 steps: +5.5 dB trained on
+    whole images, +2.8 dB on crops)."""
+    run = tmp_path / "warmup"
+    args = ["train", "--data", str(objects_32px), "--run", str(run), "data.count=3", "data.num_test_views=4",
+            "autoencoder.preset=tiny", "autoencoder.downsample=4", f"autoencoder.train_crop={crop}",
+            "autoencoder.augment_hue=0.1", "autoencoder.augment_saturation=0.2",
+            "warmup.steps=60", "warmup.scenes_per_batch=3", "warmup.views_per_scene=4",
+            "scenes.steps=0", "joint.steps=0", "logging.backend=none", "logging.progress=false", "eval.every=0"]
+    assert main(args) == 0
+    assert main(["eval", str(run)]) == 0
+    learned = json.loads((run / "eval.json").read_text())["mean"]["test"]["ae_psnr"]
+    scenes = load_scenes(objects_32px, num_test_views=4, count=3).scenes
+    best_constant = best_constant_psnr(torch.cat([scene.model_images(scene.split("test")) for scene in scenes]))
+    assert learned > best_constant + 2.0, (learned, best_constant)
 
 
 def test_images_to_model_refuses_floats():

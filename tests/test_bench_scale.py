@@ -3,6 +3,8 @@
 import json
 import math
 
+import pytest
+
 from latentscenes.cli.main import main
 
 TINY = ["data.num_test_views=4", "render.samples=8", "render.importance_samples=8", "logging.backend=none",
@@ -19,6 +21,7 @@ SCALE = [f"{method}.{item}" for method in ("latent", "rgb") for item in TINY] + 
 FIELDS = {"seconds_per_scene", "psnr_test", "bytes_per_scene_effective", "render_ms_128", "peak_rss_bytes_per_scene"}
 
 
+@pytest.mark.slow
 def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
     data, stage1, out = str(objects_32px), tmp_path / "stage1", tmp_path / "scale"
     assert main(["train", "--data", data, "--run", str(stage1), *STAGE1]) == 0

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from tiny_runs import TINY_STAGE1, TINY_STAGE1_STEPS
 
@@ -56,6 +57,7 @@ def _without_times(points):
     return [{k: v for k, v in point.items() if k != "train_seconds"} for point in points]
 
 
+@pytest.mark.slow
 def test_runs_killed_anywhere_resume_to_the_uninterrupted_result(objects_32px, tmp_path):
     threads = torch.get_num_threads()
     try:

@@ -7,10 +7,14 @@ import io
 import json
 
 import pytest
+import torch
 import yaml
+from baselines import best_constant_psnr
 from chromium import find_chromium, open_and_check
 
 from latentscenes.cli.main import main
+from latentscenes.engine.runs import open_run
+from latentscenes.recipes.restore import load_trained
 
 FAST_RENDER = ["render.samples=8", "render.importance_samples=8", "logging.backend=none"]
 STAGE1 = ["scenes.steps=4", "scenes.scenes_per_batch=3", "joint.steps=2", "joint.scenes_per_batch=3", *FAST_RENDER]
@@ -31,6 +35,7 @@ def demo(tmp_path_factory):
     return out, printed.getvalue()
 
 
+@pytest.mark.slow  # the demo fixture: three training runs in fresh processes and a report
 def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     out, printed = demo
     configs = {name: yaml.safe_load((out / "runs" / name / "config.yaml").read_text()) for name in ("stage1", "latent", "rgb")}
@@ -41,8 +46,15 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     assert summary["data"]["stage1_scenes"] + summary["data"]["new_scenes"] == 6
     assert not set(summary["data"]["stage1_meshes"]) & set(summary["data"]["new_meshes"])
     for run in ("latent", "rgb"):
-        assert 5 < summary[run]["test"]["psnr"] < 60 and summary[run]["train_seconds"] > 0
-        assert summary[run]["curve"][-1]["step"] == (6 if run == "latent" else 4)
+        curve = summary[run]["curve"]
+        assert curve[-1]["step"] == (6 if run == "latent" else 4)
+        assert summary[run]["train_seconds"] == curve[-1]["train_seconds"]
+        assert curve[-1]["test_psnr"] > curve[0]["test_psnr"], curve
+    # six steps from the mean stage-1 scene in the shipped autoencoder's latent space already
+    # beat the best constant image of each held-out view (RGB scenes need far more steps)
+    _, new_cars = load_trained(open_run(out / "runs" / "latent"))
+    views = torch.cat([scene.model_images(scene.split("test")) for scene in new_cars.scenes])
+    assert summary["latent"]["test"]["psnr"] > best_constant_psnr(views) + 2.0
     assert summary["stage1"]["autoencoder_on_new_cars"]["psnr"] > 15  # the shipped autoencoder, barely changed
     latent_curve, rgb_curve = summary["latent"]["curve"], summary["rgb"]["curve"]
     matched = summary["matched"]
@@ -65,6 +77,7 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     assert f"to reach {near['matched']['psnr']:.2f} dB" in printed and "over its last quarter" in printed
 
 
+@pytest.mark.slow  # the demo fixture: three training runs in fresh processes and a report
 def test_demo_writes_the_report_and_prints_its_path(demo, tmp_path):
     out, printed = demo
     assert f"report: {out / 'report.html'}" in printed

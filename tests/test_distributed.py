@@ -82,6 +82,7 @@ RGB = [
 PSNR_TOLERANCE_DB = 0.75
 
 
+@pytest.mark.slow
 def test_rgb_baseline_under_torchrun(tmp_path):
     """4 scenes on 2 processes (2 each, 2 per batch) against 1 process with the same global
     batch of 4: every scene trained, replicas identical, exported by one process, resumed
@@ -122,6 +123,7 @@ def test_rgb_baseline_under_torchrun(tmp_path):
     assert len(scenes) == 4 and min(scene["test"]["psnr"] for scene in scenes.values()) > 14
 
 
+@pytest.mark.slow
 def test_both_stages_under_torchrun(objects_32px, tmp_path):
     """Stage 1 on 2 scenes and stage 2 on 2 others with 2 processes; stage 1 resumed with 1
     process from its middle; stage 2 evaluated in a single process on every scene."""

@@ -9,7 +9,7 @@ def test_psnr_matches_closed_form_on_minus_one_one_range():
     target = torch.zeros(2, 3, 8, 8)
     prediction = target + 0.1  # MSE = 0.01 -> PSNR = 10 log10(4 / 0.01) = 26.02 dB
     assert torch.allclose(psnr(prediction, target), torch.full((2,), 10 * math.log10(400)), atol=1e-4)
-    assert abs(psnr_from_mse(0.01) - 10 * math.log10(400)) < 1e-4
+    assert torch.allclose(psnr_from_mse(torch.tensor([0.01, 4.0])), torch.tensor([10 * math.log10(400), 0.0]), atol=1e-4)
 
 
 def test_ssim_is_one_for_identical_images_and_lower_for_noise():

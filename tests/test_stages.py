@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from baselines import best_constant_psnr
 from PIL import Image
 
 from latentscenes.cli.main import main
@@ -14,7 +15,6 @@ from latentscenes.data import load_scenes
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.logger import read_metrics
 from latentscenes.engine.runs import create_run, open_run
-from latentscenes.evaluation.metrics import psnr
 from latentscenes.evaluation.renders import save_comparisons
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2
@@ -26,6 +26,7 @@ SMALL = [
     "render.importance_samples=16",
     "logging.backend=none",
     "logging.progress=false",
+    "logging.log_every=1",
     "logging.checkpoint_every=20",
     "eval.every=0",
     "eval.views=4",
@@ -64,6 +65,8 @@ STAGE2 = [
 ]
 WARMUP, SCENES, JOINT = 150, 100, 60
 
+pytestmark = pytest.mark.slow  # every test here reads `runs`: stage 1 and stage 2 trained on 3 + 1 objects
+
 
 @pytest.fixture(scope="module")
 def runs(objects_32px, tmp_path_factory):
@@ -79,34 +82,51 @@ def _losses(run, name, first_step, last_step):
     return [row[f"loss/{name}"] for row in rows if first_step < row["step"] <= last_step and f"loss/{name}" in row]
 
 
+def _start_and_end(losses, steps=10):
+    """Mean of a phase's first and of its last `steps` per-step losses (single steps are noisy)."""
+    return float(np.mean(losses[:steps])), float(np.mean(losses[-steps:]))
+
+
 def test_each_stage1_phase_lowers_its_losses(runs):
+    """Each phase ends well below where it started (measured: AE and ES to ~0.09 and ~0.08 of
+    their start). The joint phase's DS falls least (to ~0.86 in 60 steps at this size), so the
+    weighted sum that phase minimises is checked too (~0.83)."""
     stage1 = runs / "stage1"
-    ae = _losses(stage1, "ae", 0, WARMUP)
-    assert ae[-1] < 0.6 * ae[0], ae
-    es = _losses(stage1, "es", WARMUP, WARMUP + SCENES)
-    assert es[-1] < 0.5 * es[0], es
-    ds = _losses(stage1, "ds", WARMUP + SCENES, WARMUP + SCENES + JOINT)
-    assert min(ds[-3:]) < ds[0], ds
+    joint = (WARMUP + SCENES, WARMUP + SCENES + JOINT)
+    for name, (first, last), ratio in (
+        ("ae", (0, WARMUP), 0.3),
+        ("es", (WARMUP, WARMUP + SCENES), 0.3),
+        ("ds", joint, 0.95),
+        ("total", joint, 0.9),
+    ):
+        start, end = _start_and_end(_losses(stage1, name, first, last))
+        assert end < ratio * start, (name, start, end)
     assert (stage1 / "autoencoder" / "config.json").is_file()
 
 
 def test_stage2_phases_lower_es_then_ds(runs):
+    """Measured: ES to ~0.08 of its start, DS to ~0.6."""
     stage2 = runs / "stage2"
-    es = _losses(stage2, "es", 0, 120)
-    assert es[-1] < 0.5 * es[0], es
-    ds = _losses(stage2, "ds", 120, 160)
-    assert min(ds[-3:]) < ds[0], ds
+    for name, first, last, ratio in (("es", 0, 120, 0.3), ("ds", 120, 160, 0.8)):
+        start, end = _start_and_end(_losses(stage2, name, first, last))
+        assert end < ratio * start, (name, start, end)
 
 
-def test_stage2_learns_an_unseen_scene_well_above_a_blank_guess(runs, objects_32px):
+def test_stage2_learns_an_unseen_scene_well_above_the_best_constant_guess(runs):
+    """On the unseen scene's held-out views, the decoded renders beat the best constant image
+    and the rendered latents the best constant latent (scored like `latent_psnr`, against
+    the views' normalised latents), each by 3 dB (measured: 4.8 and 4.0 dB)."""
     assert main(["eval", str(runs / "stage2"), "--max-views", "4"]) == 0
     result = json.loads((runs / "stage2" / "eval.json").read_text())
     test = result["mean"]["test"]
-    scene = load_scenes(objects_32px, num_test_views=4, start=3, count=1).scenes[0]
+    model, collection = load_trained(open_run(runs / "stage2"))
+    scene = collection.scenes[0]
     target = scene.model_images(scene.split("test"))
-    blank = float(psnr(torch.ones_like(target), target).mean())
-    assert test["psnr"] > blank + 3.0, (test, blank)
-    assert test["latent_psnr"] > 20.0, test
+    with torch.no_grad():
+        latents = model.autoencoder.encode_normalized(target, sample=False)
+    constant_image, constant_latent = best_constant_psnr(target), best_constant_psnr(latents)
+    assert test["psnr"] > constant_image + 3.0, (test, constant_image)
+    assert test["latent_psnr"] > constant_latent + 3.0, (test, constant_latent)
     assert test["psnr"] <= test["ae_psnr"] + 1.0  # the autoencoder's own reconstruction bounds it
     assert list(result["scenes"]) == [scene.scene_id]
 
@@ -127,17 +147,23 @@ def test_saved_runs_reload_to_identical_renders(runs, tmp_path):
 
 def test_latent_space_is_more_3d_consistent_after_stage1(runs, objects_32px):
     """Fit the unseen scene (ES only) in the latent space of the warm-up-only autoencoder and
-    of the stage-1 autoencoder: the stage-1 space is fitted better."""
+    of the stage-1 autoencoder: the stage-1 space is fitted better. The two spaces are
+    normalised differently, so each ES is measured against the best constant guess in its own
+    space (the variance of the targets about their channel means): the fraction left
+    unexplained (measured 0.041 after vs 0.057 before; raw ES said 0.0019 vs 0.0052)."""
     data = str(objects_32px)
     warm = runs / "warmup-only"
     assert main(["train", "--data", data, "--run", str(warm), *STAGE1, "scenes.steps=0", "joint.steps=0"]) == 0
-    final = {}
+    unexplained = {}
     for name, stage1 in (("before", warm), ("after", runs / "stage1")):
         run = runs / f"es-{name}"
         fresh_scenes = ["decode.steps=0", "mlp_init=reinit", "scene_init=random"]  # only the latent space differs
         assert main(["fit", "--space", "latent", "--from", str(stage1), "--data", data, "--run", str(run), *STAGE2, *fresh_scenes]) == 0
-        final[name] = sum(_losses(run, "es", 100, 120)) / len(_losses(run, "es", 100, 120))
-    assert final["after"] < final["before"], final
+        model, _ = load_trained(open_run(run))
+        targets = model.cached_latents()[0]  # (V_train, c, h, w): what ES fits
+        constant = float(targets.var(dim=(0, 2, 3), correction=0).mean())
+        unexplained[name] = float(np.mean(_losses(run, "es", 100, 120))) / constant
+    assert unexplained["after"] < 0.85 * unexplained["before"], unexplained
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(runs, objects_32px):
@@ -259,26 +285,42 @@ def test_a_crop_off_the_latent_grid_is_refused_before_training_naming_its_key(ru
 
 
 def test_autoencoder_term_trains_on_crops_when_train_crop_is_set(runs):
-    """With autoencoder.train_crop the AE term is the reconstruction loss of random crops
-    (then colour-jittered), drawn from torch's global generator."""
+    """With autoencoder.train_crop the AE term reconstructs random 16-px windows of the
+    batch's images: the encoder sees windows of them (no colour jitter here), the decoder
+    gives back windows, the windows move between steps, and the term is the windows' error."""
     from dataclasses import replace
 
-    from latentscenes.autoencoder import augment_colours, autoencoder_losses, random_crops
     from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage2"))
-    model.ae_config = replace(model.ae_config, train_crop=16)
+    model.ae_config = replace(model.ae_config, train_crop=16, augment_hue=0.0, augment_saturation=0.0, kl_weight=0.0)
     batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 2)
-    torch.manual_seed(5)
+    images = batch.images.flatten(0, 1)  # (V, 3, 32, 32)
+    seen = []
+    model.autoencoder.vae.encoder.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    model.autoencoder.vae.decoder.register_forward_hook(lambda module, inputs, output: seen.append(output))
+    offsets = []
     with torch.no_grad():
-        term = model.loss_terms(batch, ["ae"])["ae"]
-    torch.manual_seed(5)
-    crops = random_crops(batch.images.flatten(0, 1), 16)
-    assert crops.shape[-2:] == (16, 16)
-    jittered = augment_colours(crops, hue=model.ae_config.augment_hue, saturation=model.ae_config.augment_saturation)
-    with torch.no_grad():
-        expected = autoencoder_losses(model.autoencoder, jittered, kl_weight=model.ae_config.kl_weight)["total"]
-    assert torch.allclose(term, expected), (term, expected)
+        for _ in range(4):
+            seen.clear()
+            term = model.loss_terms(batch, ["ae"])["ae"]
+            crops, decoded = seen
+            assert crops.shape == decoded.shape == (len(images), 3, 16, 16)
+            windows = [_window_offset(image, crop) for image, crop in zip(images, crops)]
+            assert None not in windows, windows
+            offsets.append(tuple(windows))
+            assert torch.allclose(term, (decoded - crops).square().mean(), rtol=1e-5)
+    assert len(set(offsets)) > 1, offsets
+
+
+def _window_offset(image, crop):
+    """(top, left) of the window of `image (3, H, W)` that equals `crop (3, k, k)`, or None."""
+    k = crop.shape[-1]
+    for top in range(image.shape[1] - k + 1):
+        for left in range(image.shape[2] - k + 1):
+            if torch.equal(image[:, top : top + k, left : left + k], crop):
+                return top, left
+    return None
 
 
 def test_new_scenes_start_as_the_mean_stage1_scene_with_its_mlp(runs, objects_32px, tmp_path):

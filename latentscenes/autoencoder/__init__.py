@@ -1,8 +1,8 @@
-"""The image autoencoder: AutoencoderKL presets and loading, latent normalisation, latent cache, warm-up.
+"""The image autoencoder: AutoencoderKL presets and loading, latent normalisation, latent cache, its loss.
 
     cfg = AutoencoderConfig(preset="small", downsample=8)
     ae = build_autoencoder(cfg)                                   # or vae=<folder | hub id>
-    warmup_autoencoder(ae, images_uint8, steps, batch_size, lr, generator, hue=0.5, saturation=0.5)
+    losses = autoencoder_losses(ae, augment_colours(images, hue=0.5, saturation=0.5))  # ['total']
     latents = LatentCache("cache/latents").get_or_compute(ae, {scene_id: views_uint8})
     ae.normalizer.fit(torch.cat(list(latents.values())))          # 'standardize' only
     z_n = ae.normalizer(latents[scene_id]); background = ae.latent_background(128)
@@ -28,12 +28,7 @@ from latentscenes.autoencoder.normalize import (
     make_normalizer,
 )
 from latentscenes.autoencoder.presets import PRESETS, preset_kwargs
-from latentscenes.autoencoder.warmup import (
-    autoencoder_losses,
-    mse_to_psnr,
-    reconstruction_psnr,
-    warmup_autoencoder,
-)
+from latentscenes.autoencoder.warmup import autoencoder_losses
 
 __all__ = [
     "PRESETS",
@@ -54,10 +49,7 @@ __all__ = [
     "load_autoencoder",
     "load_vae",
     "make_normalizer",
-    "mse_to_psnr",
     "preset_kwargs",
-    "reconstruction_psnr",
     "save_autoencoder",
     "saturation_matrix",
-    "warmup_autoencoder",
 ]

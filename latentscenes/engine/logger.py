@@ -9,8 +9,6 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import torch
-
 from latentscenes.errors import LatentScenesError
 
 Backend = Literal["tensorboard", "wandb", "none"]
@@ -54,16 +52,6 @@ class MetricLogger:
                 self._tensorboard.add_scalar(key, value, step)
         if self._wandb is not None:
             self._wandb.log(values, step=step)
-
-    def image(self, step: int, tag: str, image: torch.Tensor) -> None:
-        """image: (3, H, W) in [-1, 1]."""
-        picture = ((image.detach().float().clamp(-1, 1) + 1) / 2).cpu()
-        if self._tensorboard is not None:
-            self._tensorboard.add_image(tag, picture, step)
-        if self._wandb is not None:
-            import wandb
-
-            self._wandb.log({tag: wandb.Image(picture.permute(1, 2, 0).numpy())}, step=step)
 
     def close(self) -> None:
         if self._jsonl is not None:

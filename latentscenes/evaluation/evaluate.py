@@ -78,7 +78,7 @@ def evaluate_autoencoder(
     `probe_warps` (a renderer's latents are resampled ones: low values mean renders decode
     worse than the autoencoder reconstructs)."""
     from latentscenes.autoencoder.equivariance import probe_warps, warped_decoding_error
-    from latentscenes.evaluation.metrics import DATA_RANGE, psnr, ssim
+    from latentscenes.evaluation.metrics import psnr, psnr_from_mse, ssim
 
     @torch.no_grad()
     def reconstruction_metrics(row: int, scene: Scene, views: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -89,7 +89,7 @@ def evaluate_autoencoder(
         if warped:
             warps = probe_warps(target.shape[-1])
             errors = torch.stack([warped_decoding_error(autoencoder.decode, latents, target, t) for t in warps])
-            metrics["warped_psnr"] = (10 * torch.log10(DATA_RANGE**2 / errors.clamp_min(1e-12))).mean(0)
+            metrics["warped_psnr"] = psnr_from_mse(errors).mean(0)
         return metrics
 
     return evaluate_scenes(reconstruction_metrics, scenes, splits, max_views)

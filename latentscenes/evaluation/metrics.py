@@ -17,7 +17,11 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     prediction, target: (B, C, H, W) in [-1, 1]. Returns (B,).
     """
-    mse = (prediction.float() - target.float()).pow(2).flatten(1).mean(dim=1)
+    return psnr_from_mse((prediction.float() - target.float()).pow(2).flatten(1).mean(dim=1))
+
+
+def psnr_from_mse(mse: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of mean squared errors (any shape) of images in [-1, 1]."""
     return 10.0 * torch.log10(DATA_RANGE**2 / mse.clamp_min(1e-12))
 
 
@@ -27,7 +31,3 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         prediction.float().clamp(-1, 1), target.float(), data_range=DATA_RANGE, reduction="none"
     )
 
-
-def psnr_from_mse(mse: float) -> float:
-    """PSNR in dB of a mean squared error on [-1, 1] images."""
-    return float(10.0 * torch.log10(torch.tensor(DATA_RANGE**2 / max(mse, 1e-12))))
