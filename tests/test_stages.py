@@ -32,6 +32,7 @@ SMALL = [
 ]
 STAGE1 = [
     "data.count=3",
+    "autoencoder.vae=",
     "autoencoder.preset=tiny",
     "autoencoder.downsample=4",
     "planes.resolution=32",
