@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from latentscenes.config import load_config, to_dict
+from latentscenes.models.phases import MODULE_GROUPS
 from latentscenes.recipes.rgb import FitRGBConfig
 from latentscenes.recipes.stage1 import TrainConfig
 from latentscenes.recipes.stage2 import FitLatentConfig
@@ -74,3 +75,13 @@ def test_demo_configs_hold_only_what_is_specific_to_the_demo(path):
     changed = sorted(key for key, value in resolved(path).items() if defaults[key] != value)
     assert changed and all(key.startswith(DEMO_SPECIFIC) for key in changed), changed
 
+
+def test_the_joint_benchmark_times_the_papers_joint_phase():
+    """`bench joint` reads the reference's phase B from configs/train.yaml, where the paper
+    trains every module, not from the package defaults (whose encoder stays fixed)."""
+    from latentscenes.bench.training import paper_joint_phase
+
+    paper = load_config(TrainConfig, ROOT / "configs" / "train.yaml").joint
+    assert paper_joint_phase() == paper
+    assert set(paper.lr.active()) == set(MODULE_GROUPS) and paper.loss.active() == {"es": 1.0, "ds": 1.0, "ae": 0.1, "tv": 1e-4}
+    assert TrainConfig().joint.lr.encoder == 0.0
