@@ -33,9 +33,9 @@ def tiny_runs(objects_32px, tmp_path_factory):
     new_scene = ["data.start=3", "data.count=1"]
     assert main(["fit", "--space", "rgb", "--data", data, "--run", str(root / "rgb"), *new_scene, *TINY_PLANES,
                  "fit.steps=4", *TINY_RUN]) == 0
-    assert main(["train", "--data", data, "--run", str(root / "stage1"), "data.count=3", "autoencoder.preset=tiny",
-                 "autoencoder.downsample=4", *TINY_PLANES, "warmup.steps=3", "scenes.steps=3", "scenes.freeze_mlp_last=1",
-                 "joint.steps=2", *TINY_RUN]) == 0
+    assert main(["train", "--data", data, "--run", str(root / "stage1"), "data.count=3", "autoencoder.vae=",
+                 "autoencoder.preset=tiny", "autoencoder.downsample=4", *TINY_PLANES, "warmup.steps=3", "scenes.steps=3",
+                 "scenes.freeze_mlp_last=1", "joint.steps=2", *TINY_RUN]) == 0
     assert main(["fit", "--space", "latent", "--from", str(root / "stage1"), "--data", data, "--run", str(root / "latent"),
                  *new_scene, "encode.steps=3", "decode.steps=2", *TINY_RUN]) == 0
     return root

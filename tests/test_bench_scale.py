@@ -10,8 +10,8 @@ from latentscenes.cli.main import main
 TINY = ["data.num_test_views=4", "render.samples=8", "render.importance_samples=8", "logging.backend=none",
         "logging.progress=false", "eval.views=2"]
 STAGE1 = [
-    "data.count=2", "autoencoder.preset=tiny", "autoencoder.downsample=4", "planes.resolution=16", "planes.channels=8",
-    "planes.micro_channels=3", "planes.num_bases=4", "warmup.steps=20", "warmup.scenes_per_batch=2",
+    "data.count=2", "autoencoder.vae=", "autoencoder.preset=tiny", "autoencoder.downsample=4", "planes.resolution=16",
+    "planes.channels=8", "planes.micro_channels=3", "planes.num_bases=4", "warmup.steps=20", "warmup.scenes_per_batch=2",
     "warmup.views_per_scene=2", "scenes.steps=20", "scenes.scenes_per_batch=2", "scenes.views_per_scene=2",
     "joint.steps=4", "joint.scenes_per_batch=2", "joint.views_per_scene=1", "eval.every=0", *TINY,
 ]

@@ -131,7 +131,8 @@ def test_bad_autoencoder_inputs_fail_with_one_clear_error(objects_32px, tmp_path
     assert main(["eval"]) == 2
     assert "RUN folder" in capsys.readouterr().err
     run = tmp_path / "crop"
-    args = ["train", "--data", str(objects_32px), "--run", str(run), "autoencoder.preset=tiny", "autoencoder.downsample=4"]
+    args = ["train", "--data", str(objects_32px), "--run", str(run), "autoencoder.vae=", "autoencoder.preset=tiny",
+            "autoencoder.downsample=4"]
     for crop in ("40", "18"):  # larger than the 32 px images; not a multiple of 4
         assert main([*args, f"autoencoder.train_crop={crop}", "logging.progress=false"]) == 2
         assert "'autoencoder.train_crop'" in capsys.readouterr().err

@@ -31,8 +31,14 @@ SMALL = [
     "eval.every=0",
     "eval.views=4",
 ]
+# The phase settings these tiny runs' thresholds were set with (the package defaults before they
+# became the demo's, which are tuned for 128 px cars and the shipped autoencoder).
+CALIBRATED_STAGE1 = ["scenes.rays_per_view=0", "joint.loss.ae=0.1", "joint.lr.encoder=1e-4", "joint.lr.decoder=1e-4"]
+CALIBRATED_STAGE2 = ["encode.rays_per_view=0", "encode.lr.planes=1e-2", "encode.lr.weights=1e-2", "encode.lr.bases=1e-2",
+                     "encode.decay_every=20"]
 STAGE1 = [
     "data.count=3",
+    "autoencoder.vae=",
     "autoencoder.preset=tiny",
     "autoencoder.downsample=4",
     "planes.resolution=32",
@@ -50,6 +56,7 @@ STAGE1 = [
     "joint.steps=60",
     "joint.scenes_per_batch=3",
     "joint.views_per_scene=2",
+    *CALIBRATED_STAGE1,
     *SMALL,
 ]
 STAGE2 = [
@@ -61,6 +68,7 @@ STAGE2 = [
     "decode.steps=40",
     "decode.scenes_per_batch=1",
     "decode.views_per_scene=4",
+    *CALIBRATED_STAGE2,
     *SMALL,
 ]
 WARMUP, SCENES, JOINT = 150, 100, 60

@@ -11,7 +11,7 @@ TINY_RGB = [
 # stage 1 on the first 2 scenes of objects_32px: 6 + 9 + 15 steps, a checkpoint every 3
 TINY_STAGE1 = [
     "data.count=2", "data.num_test_views=4",
-    "autoencoder.preset=tiny", "autoencoder.downsample=4",
+    "autoencoder.vae=", "autoencoder.preset=tiny", "autoencoder.downsample=4",
     "planes.resolution=16", "planes.channels=8", "planes.micro_channels=4", "planes.num_bases=4",
     "render.samples=8", "render.importance_samples=0",
     "warmup.steps=6", "warmup.scenes_per_batch=2", "warmup.views_per_scene=2",

@@ -22,18 +22,25 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
 from latentscenes.bench.common import median_seconds, random_cameras
+from latentscenes.config import load_config
 from latentscenes.data import Scene
 from latentscenes.data.batches import ViewSampler
 from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.models.latent import LatentScenes
+from latentscenes.models.phases import PhaseConfig
+from latentscenes.recipes.stage1 import TrainConfig
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.scenes import SceneBank
 from latentscenes.scenes.config import TriPlaneConfig
 
 __all__ = ["bench_joint", "bench_cache", "bench_bank"]
 
-# Stage-1 phase B learning rates of the reference (METHOD.md).
-JOINT_LRS = {"planes": 1e-3, "weights": 1e-2, "bases": 1e-2, "mlp": 1e-3, "encoder": 1e-4, "decoder": 1e-4}
+# The reference's phase B is the joint phase of the paper's stage-1 config (a source checkout's configs/).
+PAPER_STAGE1 = Path(__file__).resolve().parents[2] / "configs" / "train.yaml"
+
+
+def paper_joint_phase() -> PhaseConfig:
+    return load_config(TrainConfig, PAPER_STAGE1).joint
 
 
 def _random_scenes(count: int, views: int, size: int, generator: torch.Generator) -> list[Scene]:
@@ -74,12 +81,13 @@ def bench_joint(
         )
         model.ensure_normalizer()
         groups = model.parameter_groups()
+        joint = paper_joint_phase()
         optimizer = PhaseOptimizer(
-            [{"params": groups[name], "lr": lr, "name": name} for name, lr in JOINT_LRS.items()],
+            [{"params": groups[name], "lr": lr, "name": name} for name, lr in joint.lr.active().items()],
             model.sparse_parameters(),
         )
         sampler = ViewSampler(scenes)
-        losses = {"es": 1.0, "ds": 1.0, "ae": 0.1, "tv": 1e-4}
+        losses = joint.loss.active()
         batch_views = sampler.sample(generator, batch, 1)
 
         def joint_step() -> None:

@@ -13,9 +13,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="stage 1: make an autoencoder's latent space 3D-aware with a set of scenes",
         description=(
-            "Stage 1 of the method: warm up the autoencoder (unless autoencoder.vae gives pretrained\n"
-            "weights), fit the scenes' Tri-Planes on cached latents (Encode-Scene), then train\n"
-            "everything jointly (Encode-Scene + Decode-Scene + reconstruction + TV). Writes\n"
+            "Stage 1 of the method: start from pretrained autoencoder weights (autoencoder.vae, by default\n"
+            "the shipped builtin:torcs-cars; empty: warm up a preset from scratch), fit the scenes'\n"
+            "Tri-Planes on cached latents (Encode-Scene), then train them jointly with the decoder, and\n"
+            "the encoder when joint.lr.encoder > 0 (Encode-Scene + Decode-Scene + reconstruction + TV). Writes\n"
             "checkpoints, logs, curve.json, renders and RUN/autoencoder/ (used by `fit --space latent\n"
             "--from RUN`)."
         ),

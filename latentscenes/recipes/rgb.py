@@ -43,14 +43,14 @@ class FitRGBConfig:
     render: RenderConfig = option(RenderConfig(), "volume rendering")
     fit: PhaseConfig = option(
         PhaseConfig(
-            steps=1500,
+            steps=600,
             scenes_per_batch=4,
             views_per_scene=4,
             rays_per_view=256,
             loss=LossWeights(rgb=1.0),
             lr=LearningRates(planes=1e-2, mlp=1e-2),
             lr_decay=0.8,
-            decay_every=250,
+            decay_every=150,
         ),
         "the fitting phase: batches, loss weights (rgb, tv), learning rates (planes, mlp)",
     )

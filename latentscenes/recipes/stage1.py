@@ -3,13 +3,15 @@
 Recipe (each phase can be switched off with `<phase>.steps=0`):
 1. `warmup`: plain autoencoding (reconstruction + small KL, colour augmentation) on the
    training views, from scratch; skipped when pretrained weights are given
-   (`autoencoder.vae`).
+   (`autoencoder.vae`, by default the shipped `builtin:torcs-cars`).
 2. `scenes`: scene warm-up; autoencoder frozen, Encode-Scene loss on cached latents;
    planes, weights, bases and MLP train.
-3. `joint`: Encode-Scene + Decode-Scene + autoencoder reconstruction + plane TV, everything
-   trains with per-module learning rates.
+3. `joint`: Encode-Scene + Decode-Scene + autoencoder reconstruction + plane TV with
+   per-module learning rates. By default the decoder trains and the encoder stays fixed;
+   the paper trains both (`configs/train.yaml`).
 The autoencoder is also written to `RUN/autoencoder/` (diffusers folder + normaliser),
 loadable with `autoencoder.vae=RUN/autoencoder` or by stage 2 (`fit --space latent --from`).
+Defaults are the best settings measured (docs/benchmarks.md, "Package defaults").
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ class TrainConfig:
     """Stage 1: the 3D-aware autoencoder, trained jointly with the Tri-Planes of `data`'s scenes."""
 
     data: DataConfig = option(DataConfig(), "the stage-1 scenes")
-    autoencoder: AutoencoderConfig = option(AutoencoderConfig(), "the image autoencoder")
+    autoencoder: AutoencoderConfig = option(
+        AutoencoderConfig(vae="builtin:torcs-cars"),
+        "the image autoencoder; `autoencoder.vae=` (empty) builds `autoencoder.preset` and trains it in the warm-up",
+    )
     planes: TriPlaneConfig = option(TriPlaneConfig(), "Tri-Planes (micro-macro by default)")
     mlp: DecoderConfig = option(DecoderConfig(), "the shared MLP")
     render: RenderConfig = option(RenderConfig(), "volume rendering of latent images")
@@ -53,21 +58,24 @@ class TrainConfig:
         ),
         "phase 0, autoencoder warm-up (skipped when autoencoder.vae is set)",
     )
+    # Many small steps (64 random pixels per view) fit the scenes better than fewer whole views at equal cost.
     scenes: PhaseConfig = option(
         PhaseConfig(
-            steps=300, scenes_per_batch=16, views_per_scene=2,
+            steps=360, scenes_per_batch=16, views_per_scene=2, rays_per_view=64,
             loss=LossWeights(es=1.0), lr=LearningRates(planes=1e-2, weights=1e-2, bases=1e-2, mlp=1e-2),
-            freeze_mlp_last=50,
+            freeze_mlp_last=30,
         ),
         "phase A, scene warm-up: ES on cached latents, autoencoder frozen",
     )
+    # The decoder learns to decode rendered latents; a fixed encoder keeps the cached latents valid
+    # and the strong AE term keeps it reconstructing real ones.
     joint: PhaseConfig = option(
         PhaseConfig(
-            steps=300, scenes_per_batch=4, views_per_scene=2,
-            loss=LossWeights(es=1.0, ds=1.0, ae=0.1, tv=1e-4),
-            lr=LearningRates(planes=1e-3, weights=1e-2, bases=1e-2, mlp=1e-3, encoder=1e-4, decoder=1e-4),
+            steps=30, scenes_per_batch=4, views_per_scene=1,
+            loss=LossWeights(es=1.0, ds=1.0, ae=3.0, tv=1e-4),
+            lr=LearningRates(planes=1e-3, weights=1e-2, bases=1e-2, mlp=1e-3, encoder=0.0, decoder=2e-4),
         ),
-        "phase B, joint: ES + DS + AE + TV, everything trains",
+        "phase B, joint: ES + DS + AE + TV; the decoder trains, the encoder only with lr.encoder > 0",
     )
     eval: EvalConfig = option(EvalConfig(), "evaluation during training")
     logging: LoggingConfig = option(LoggingConfig(), "logs and checkpoints")

@@ -16,7 +16,8 @@ Stage 1 starts from the autoencoder shipped with the package (`builtin:torcs-car
 trained on the stage-1 meshes only; see `latentscenes/configs/autoencoder-torcs.yaml`),
 so the demo does not spend its budget on an autoencoder warm-up.
 
-Settings are the packaged `configs/demo-*.yaml` files. Everything lands in `--out`; a
+Settings are the package defaults with the packaged `configs/demo-*.yaml` on top (what only
+the demo sets: all its new cars in each step, its evaluation cadence). Everything lands in `--out`; a
 second `demo` with the same `--out` resumes the runs instead of redoing them.
 
 Each training run gets a fresh process (`training.fresh_process`).
