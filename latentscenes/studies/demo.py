@@ -20,7 +20,7 @@ Settings are the package defaults with the packaged `configs/demo-*.yaml` on top
 the demo sets: all its new cars in each step, its evaluation cadence). Everything lands in `--out`; a
 second `demo` with the same `--out` resumes the runs instead of redoing them.
 
-Each training run gets a fresh process (`training.fresh_process`).
+Each training run gets a fresh process (`engine.fresh_process`).
 """
 
 from __future__ import annotations
