@@ -58,6 +58,12 @@ class FitLatentConfig:
         "new scenes' micro planes and base weights: the mean of stage 1's scenes (every new scene starts "
         "as the average stage-1 scene), or random (the paper's choice; slower to converge)",
     )
+    micro_resolution: int = option(
+        0,
+        "side of the new scenes' micro planes; 0 = stage 1's (planes.micro_resolution). Smaller micro "
+        "planes cut each scene's bytes (half the side: a quarter); the mean stage-1 scene is averaged down to it",
+        min=0,
+    )
     render: RenderConfig = option(RenderConfig(), "volume rendering of latent images")
     encode: PhaseConfig = option(
         PhaseConfig(
@@ -115,8 +121,11 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
     """New scenes with stage 1's autoencoder, base planes and (optionally) MLP."""
     first, first_config = stage1_run(config, run.root)
     torch.manual_seed(config.seed + first_scene)  # under torchrun each shard draws its own scenes
+    planes = first_config.planes
+    if config.micro_resolution:
+        planes = replace(planes, micro_resolution=config.micro_resolution)
     model = LatentScenes(
-        collection.scenes, load_autoencoder(autoencoder_folder(first)), first_config.planes, first_config.mlp,
+        collection.scenes, load_autoencoder(autoencoder_folder(first)), planes, first_config.mlp,
         config.render, first_config.autoencoder, cache_folder=run.root / "latent-cache",
     )
     tensors, _ = load_checkpoint(first.checkpoints)

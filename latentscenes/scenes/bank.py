@@ -10,6 +10,10 @@ with per-scene `micro` (N, 3, Cm, R, R), `weights` W (N, M) and `bias` (N,), and
 shared `bases` (M, 3, Cb, R, R); C = Cm + Cb (reference: 10 + 22, M = 50, W ~ N(0, 1),
 bias 0).
 
+Micro planes may be stored smaller than the planes (`micro_resolution` r < R): they are
+then upsampled bilinearly to R x R before the concatenation, so a scene stores 3 Cm r^2
+values and renders as a full-resolution Tri-Plane.
+
 Ultra-lightweight mode (Fused-Planes' ULW scenes): micro-macro with Cm = 0, so a scene is
 only its M weights and its bias (M + 1 values instead of 3 Cm R^2 + M + 1); `micro` is
 then an empty (N, 3, 0, R, R) tensor that holds no values and is not trained.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from latentscenes.scenes.config import TriPlaneConfig
@@ -71,6 +76,16 @@ class _MixBases(torch.autograd.Function):
         return grad_bias, grad_weights, grad_bases
 
 
+def upsample_planes(planes: Tensor, side: int) -> Tensor:
+    """planes (B, 3, C, r, r) -> (B, 3, C, side, side), bilinear (texel centres aligned, as
+    the Tri-Plane lookup samples them); unchanged when r == side or C == 0."""
+    b, p, c, r, _ = planes.shape
+    if r == side or c == 0:
+        return planes
+    resized = F.interpolate(planes.reshape(b * p, c, r, r), size=(side, side), mode="bilinear", align_corners=False)
+    return resized.view(b, p, c, side, side)
+
+
 def _gather(table: Tensor, index: Tensor, sparse: bool) -> Tensor:
     """Rows `index` (B,) of table (N, ...) -> (B, ...), touching only those rows."""
     if sparse:
@@ -101,7 +116,7 @@ class SceneBank(nn.Module):
     # ---- initialisation -------------------------------------------------------------
     def _init_micro(self, n: int, generator: torch.Generator | None) -> Tensor:
         c = self.config.micro_channels if self.config.micro_macro else self.config.channels
-        r = self.config.resolution
+        r = self.config.micro_side
         return torch.randn(n, 3, c, r, r, generator=generator) * self.config.init_std
 
     def _init_weights(self, n: int, generator: torch.Generator | None) -> Tensor:
@@ -158,7 +173,7 @@ class SceneBank(nn.Module):
         sparse = self.config.sparse_grad
         if not self.config.micro_macro:
             return _gather(self.planes, index, sparse)
-        micro = _gather(self.micro, index, sparse)  # (B, 3, Cm, R, R)
+        micro = upsample_planes(_gather(self.micro, index, sparse), self.config.resolution)  # (B, 3, Cm, R, R)
         weights = _gather(self.weights, index, sparse)  # (B, M)
         bias = _gather(self.bias, index, sparse)  # (B,)
         bases = self.bases

@@ -23,6 +23,13 @@ class TriPlaneConfig:
         "(Fused-Planes' ULW): a scene is only its base weights and bias",
         min=0,
     )
+    micro_resolution: int = option(
+        0,
+        "side of the per-scene micro planes (micro_macro only); 0 = resolution. Smaller micro planes "
+        "are upsampled bilinearly to resolution before the macro channels join them: half the side "
+        "stores a quarter of each scene's values",
+        min=0,
+    )
     num_bases: int = option(50, "shared base planes M (micro_macro only)", min=1)
     init_std: float = option(
         0.1,
@@ -44,11 +51,21 @@ class TriPlaneConfig:
                 f"config key 'micro_channels' ({self.micro_channels}) must be smaller than "
                 f"'channels' ({self.channels}) when micro_macro is on"
             )
+        if self.micro_resolution > self.resolution:
+            raise ConfigError(
+                f"config key 'micro_resolution' ({self.micro_resolution}) must be at most "
+                f"'resolution' ({self.resolution})"
+            )
 
     @property
     def ultralight(self) -> bool:
         """Scenes are only base weights and a bias (micro-macro without micro channels)."""
         return self.micro_macro and self.micro_channels == 0
+
+    @property
+    def micro_side(self) -> int:
+        """Side of the stored per-scene planes: micro_resolution, or resolution when 0 or plain."""
+        return self.micro_resolution if self.micro_macro and self.micro_resolution else self.resolution
 
     @property
     def macro_channels(self) -> int:

@@ -1,15 +1,18 @@
 """New scenes that start from scenes learned earlier: the shared parts copied, each new scene
-the average of the earlier ones. Stage 2 starts from stage 1 this way (`scene_init=mean`,
+the average of the earlier ones (its micro planes resampled when the new bank stores them at
+another side, `micro_resolution`). Stage 2 starts from stage 1 this way (`scene_init=mean`,
 `mlp_init=reuse`), and so does the warm-started RGB control (`fit --space rgb
 init_from=RUN`), which gives RGB Tri-Planes the same head start."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from latentscenes.errors import CheckpointError
 from latentscenes.scenes import SceneBank
+from latentscenes.scenes.bank import upsample_planes
 
 
 @torch.no_grad()
@@ -24,6 +27,8 @@ def warm_start(bank: SceneBank, mlp: nn.Module, tensors: dict[str, torch.Tensor]
         for name in bank.per_scene_names():
             per_scene = getattr(bank, name)
             earlier = tensors.get(f"model.bank.{name}")
+            if name == "micro" and earlier is not None:
+                earlier = resample_micro(earlier.mean(0, keepdim=True), per_scene.shape[-1])
             copies.append((per_scene, None if earlier is None else earlier.mean(0, keepdim=True).expand_as(per_scene), name))
     if reuse_mlp:
         state = mlp.state_dict()
@@ -36,3 +41,13 @@ def warm_start(bank: SceneBank, mlp: nn.Module, tensors: dict[str, torch.Tensor]
                 "(use the same planes and mlp settings)"
             )
         target.copy_(source)
+
+
+def resample_micro(micro: torch.Tensor, side: int) -> torch.Tensor:
+    """Micro planes (B, 3, C, r, r) at side x side: the bank's own bilinear upsampling when
+    side > r (the same planes it rendered), the mean of each texel's footprint when smaller."""
+    b, p, c, r, _ = micro.shape
+    if side >= r or c == 0:
+        return upsample_planes(micro, side)
+    pooled = F.interpolate(micro.reshape(b * p, c, r, r), size=(side, side), mode="area")
+    return pooled.view(b, p, c, side, side)
