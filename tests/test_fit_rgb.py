@@ -131,3 +131,17 @@ def test_ultralight_scenes_fit_through_the_loop(objects_32px, tmp_path):
     assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, *ulw]) == 0
     curve = json.loads((run / "curve.json").read_text())
     assert curve["points"][-1]["test_psnr"] > 18.0
+
+
+def test_eval_first_chooses_which_scenes_the_curve_and_renders_follow(objects_32px, tmp_path):
+    """eval.first=2 eval.scenes=1: only the third scene is evaluated during training, and
+    its curve PSNR is `eval`'s on the same views."""
+    run = tmp_path / "third"
+    assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, "fit.steps=4",
+                 "eval.every=0", "eval.views=2", "eval.first=2", "eval.scenes=1"]) == 0
+    ids = sorted(path.name for path in objects_32px.iterdir() if path.is_dir())
+    assert [path.name for path in (run / "renders").iterdir()] == [f"{ids[2]}-test.png"]
+    assert main(["eval", str(run), "--splits", "test", "--max-views", "2"]) == 0
+    scenes = json.loads((run / "eval.json").read_text())["scenes"]
+    curve = json.loads((run / "curve.json").read_text())["points"][-1]
+    assert curve["test_psnr"] == pytest.approx(scenes[ids[2]]["test"]["psnr"], abs=1e-4)

@@ -21,5 +21,8 @@ class LoggingConfig:
 @dataclass
 class EvalConfig:
     every: int = option(100, "steps between evaluations of held-out views during training (0: only at the end)", min=0)
-    scenes: int = option(8, "scenes evaluated during training (the first ones)", min=1)
+    scenes: int = option(8, "scenes evaluated during training (from eval.first on)", min=1)
+    first: int = option(
+        0, "position among the run's scenes of the first one evaluated during training (e.g. new meshes among many)", min=0
+    )
     views: int = option(2, "held-out views per scene evaluated during training", min=1)

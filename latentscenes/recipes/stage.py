@@ -46,7 +46,10 @@ def run_stage(
     world = current_world()
     logs = run.logs if world.is_main else None
     logger = MetricLogger(logs, logging.backend, run.root.name, to_dict(config))
-    evaluated = [(row, scene) for row, scene in enumerate(collection.scenes) if first_scene + row < eval_config.scenes]
+    evaluated = [
+        (row, scene) for row, scene in enumerate(collection.scenes)
+        if 0 <= first_scene + row - eval_config.first < eval_config.scenes
+    ]
     try:
         state = train(
             model,
