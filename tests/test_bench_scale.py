@@ -7,6 +7,7 @@ import pytest
 import torch
 from baselines import best_constant_psnr
 
+from latentscenes.bench.scale import sample_rows
 from latentscenes.cli.main import main
 from latentscenes.data import load_scenes
 
@@ -28,8 +29,9 @@ FIELDS = {"seconds_per_scene", "psnr_test", "bytes_per_scene_effective", "render
 def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
     data, stage1, out = str(objects_32px), tmp_path / "stage1", tmp_path / "scale"
     assert main(["train", "--data", data, "--run", str(stage1), *STAGE1]) == 0
-    assert main(["bench", "scale", "--from", str(stage1), "--data", data, "--start", "2", "--scenes", "2",
-                 "--quick", "--repeats", "1", "--out", str(out), *SCALE]) == 0
+    command = ["bench", "scale", "--from", str(stage1), "--data", data, "--start", "2", "--scenes", "2", "--quick",
+               "--repeats", "1", "--out", str(out), *SCALE]
+    assert main(command) == 0
     result = json.loads((out / "bench.json").read_text())
     [row] = result["scales"]
     assert row["num_scenes"] == 2
@@ -57,3 +59,23 @@ def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
     table = (out / "bench.md").read_text()
     assert "| 2 | latent |" in table and "| 2 | rgb |" in table and table in capsys.readouterr().out
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Again with the PSNR on one scene: the finished runs are reused as they are, and measured again
+    # because the PSNR setting changed (the stored measurement says what it was made with).
+    assert latent["psnr_scene_ids"] == [scene.scene_id for scene in new_scenes]
+    assert main([*command, "--psnr-scenes", "1"]) == 0
+    [again] = json.loads((out / "bench.json").read_text())["scales"]
+    assert again["latent"]["psnr_scene_ids"] == [new_scenes[0].scene_id]
+    assert again["latent"]["train_seconds_per_scene"] == latent["train_seconds_per_scene"]
+    assert again["rgb"]["curve"] == rgb["curve"]
+    stored = out / "runs" / "latent-2" / "scale-measure.json"  # the same settings read it back
+    kept = json.loads(stored.read_text())
+    stored.write_text(json.dumps({**kept, "measured": {**kept["measured"], "psnr_test": 99.0}}))
+    assert main([*command, "--psnr-scenes", "1"]) == 0
+    assert json.loads((out / "bench.json").read_text())["scales"][0]["latent"]["psnr_test"] == 99.0
+
+
+def test_the_psnr_scenes_are_evenly_spaced():
+    rows = sample_rows(1000, 100)
+    assert len(rows) == 100 and rows[0] == 0 and rows[-1] == 999
+    assert {b - a for a, b in zip(rows, rows[1:])} <= {10, 11}
+    assert sample_rows(7, 100) == list(range(7)) and sample_rows(7, 1) == [0]

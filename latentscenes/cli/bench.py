@@ -101,6 +101,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     scale.add_argument("--rgb-config", default=None, metavar="FILE", help="RGB baseline config (default: the demo's)")
     scale.add_argument("--repeats", type=int, default=3, help="timed 128 x 128 renders per case (default 3)")
     scale.add_argument(
+        "--psnr-scenes", type=int, default=100,
+        help="test PSNR on at most this many scenes, evenly spaced among the N (default 100)",
+    )
+    scale.add_argument("--psnr-views", type=int, default=4, help="test views per scene for the PSNR (default 4)")
+    scale.add_argument(
         "--quick", action="store_true", help="minutes, not hours: short runs, and N = 2 and 4 unless --scenes"
     )
     scale.add_argument(
@@ -215,6 +220,8 @@ def _scale(args: argparse.Namespace) -> dict:
         raise LatentScenesError(f"--scenes must be comma-separated integers, got {scenes!r}") from None
     if any(count < 1 for count in counts):
         raise LatentScenesError(f"--scenes must be positive, got {scenes!r}")
+    if args.psnr_scenes < 1 or args.psnr_views < 1:
+        raise LatentScenesError("--psnr-scenes and --psnr-views must be at least 1")
     bad = [item for item in args.overrides if not item.startswith(("latent.", "rgb."))]
     if bad:
         raise LatentScenesError(f"overrides must start with latent. or rgb., got {bad[0]!r}")
@@ -222,7 +229,8 @@ def _scale(args: argparse.Namespace) -> dict:
         out=Path(args.out), stage1=Path(args.stage1), data=Path(args.data), start=args.start, counts=counts,
         latent_config=args.latent_config and Path(args.latent_config),
         rgb_config=args.rgb_config and Path(args.rgb_config),
-        overrides=tuple(args.overrides), render_repeats=args.repeats,
+        overrides=tuple(args.overrides), render_repeats=args.repeats, psnr_scenes=args.psnr_scenes,
+        psnr_views=args.psnr_views,
     )
     result = run_scale(quick(settings) if args.quick else settings)
     print(format_table(result))
