@@ -79,3 +79,13 @@ def test_the_psnr_scenes_are_evenly_spaced():
     assert len(rows) == 100 and rows[0] == 0 and rows[-1] == 999
     assert {b - a for a, b in zip(rows, rows[1:])} <= {10, 11}
     assert sample_rows(7, 100) == list(range(7)) and sample_rows(7, 1) == [0]
+
+
+@pytest.mark.parametrize("bad", ["rgb.fit.stepz=3", "latent.micro_resolution=-1"])
+def test_a_bad_override_fails_before_any_run_with_one_clear_error(tmp_path, capsys, bad):
+    out = tmp_path / "scale"
+    assert main(["bench", "scale", "--from", str(tmp_path / "stage1"), "--data", str(tmp_path / "data"),
+                 "--out", str(out), bad]) == 2
+    error = capsys.readouterr().err
+    assert bad.split("=")[0].split(".", 1)[1] in error and error.count("\n") == 1
+    assert not out.exists()

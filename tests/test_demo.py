@@ -130,10 +130,12 @@ def test_each_demo_run_gets_a_fresh_process_with_the_callers_threads(tmp_path):
     assert run.root == tmp_path / "rgb" and (run.root / "config.yaml").is_file()
 
 
-def test_a_bad_override_fails_in_the_stage_process_with_one_clear_error(tmp_path, capsys):
+@pytest.mark.parametrize("bad", ["scenes.stepz=3", "latent.encode.steps=many", "rgb.fit.stepz=3"])
+def test_a_bad_override_fails_before_anything_is_built_with_one_clear_error(tmp_path, capsys, bad):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--source", "pybullet-objects", "--scenes", "6", "--views", "14", "--size", "32"]
-    assert main([*args, "--no-progress", "scenes.stepz=3"]) == 2
+    assert main([*args, "--no-progress", bad]) == 2
     error = capsys.readouterr().err
-    assert "unknown config key 'scenes.stepz'" in error and "Traceback" not in error
-    assert not (out / "runs" / "stage1").exists() and not (out / "demo.json").exists()
+    key = bad.split("=")[0].removeprefix("latent.").removeprefix("rgb.")
+    assert f"'{key}'" in error and error.count("\n") == 1 and "Traceback" not in error
+    assert not out.exists()

@@ -33,6 +33,7 @@ import torch
 
 from latentscenes.bench.common import median_seconds
 from latentscenes.cameras import scale_intrinsics
+from latentscenes.config import load_config
 from latentscenes.data import Scene
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.footprint import scene_footprint
@@ -72,6 +73,9 @@ class ScaleSettings:
 
 def run_scale(settings: ScaleSettings) -> dict:
     """Measure every N of `settings.counts`; writes bench.json, bench.md and bench.png."""
+    for method in METHODS:  # a bad config or override fails before any training
+        config_cls, config, own = _method_config(settings, method)
+        load_config(config_cls, config, own)
     stage1 = open_run(settings.stage1)
     one_time = float(load_checkpoint(stage1.checkpoints)[1]["train_seconds"])
     rows = []
@@ -95,14 +99,20 @@ def run_scale(settings: ScaleSettings) -> dict:
 def _train(settings: ScaleSettings, method: str, count: int):
     select = [f"data.root={settings.data}", f"data.start={settings.start}", f"data.count={count}"]
     quiet = [] if settings.progress else ["logging.progress=false"]
-    own = [item[len(method) + 1 :] for item in settings.overrides if item.startswith(f"{method}.")]
+    config_cls, config, own = _method_config(settings, method)
     folder = settings.out / "runs" / f"{method}-{count}"
     if method == "latent":
-        config = settings.latent_config or packaged_config("demo-fit-latent.yaml")
         select.append(f"stage1={Path(settings.stage1).resolve()}")
-        return train_in_fresh_process(folder, FitLatentConfig, "fit-latent", fit_stage2, config, [*select, *quiet, *own])
-    config = settings.rgb_config or packaged_config("demo-fit-rgb.yaml")
-    return train_in_fresh_process(folder, FitRGBConfig, "fit-rgb", fit_rgb, config, [*select, *quiet, *own])
+        return train_in_fresh_process(folder, config_cls, "fit-latent", fit_stage2, config, [*select, *quiet, *own])
+    return train_in_fresh_process(folder, config_cls, "fit-rgb", fit_rgb, config, [*select, *quiet, *own])
+
+
+def _method_config(settings: ScaleSettings, method: str) -> tuple[type, Path, list[str]]:
+    """A method's config class, config file and own overrides (`latent.` / `rgb.` dropped)."""
+    own = [item[len(method) + 1 :] for item in settings.overrides if item.startswith(f"{method}.")]
+    if method == "latent":
+        return FitLatentConfig, settings.latent_config or packaged_config("demo-fit-latent.yaml"), own
+    return FitRGBConfig, settings.rgb_config or packaged_config("demo-fit-rgb.yaml"), own
 
 
 def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float) -> dict:

@@ -71,7 +71,13 @@ def packaged_config(name: str) -> Path:
     return Path(str(resources.files("latentscenes") / "configs" / name))
 
 
+STAGES = (("", TrainConfig, "demo-train.yaml"), ("latent", FitLatentConfig, "demo-fit-latent.yaml"),
+          ("rgb", FitRGBConfig, "demo-fit-rgb.yaml"))
+
+
 def run_demo(settings: DemoSettings) -> dict:
+    for run, config_cls, config_name in STAGES:  # a bad override fails before anything is built
+        load_config(config_cls, packaged_config(config_name), _overrides_of(settings.overrides, run))
     data = settings.out / "data"
     build = BuildSettings(
         source=settings.source, scenes=settings.scenes, views=settings.views, size=settings.size,
