@@ -145,3 +145,24 @@ def test_eval_first_chooses_which_scenes_the_curve_and_renders_follow(objects_32
     scenes = json.loads((run / "eval.json").read_text())["scenes"]
     curve = json.loads((run / "curve.json").read_text())["points"][-1]
     assert curve["test_psnr"] == pytest.approx(scenes[ids[2]]["test"]["psnr"], abs=1e-4)
+
+
+def test_a_phase_stops_early_once_the_validation_psnr_plateaus(objects_32px, tmp_path):
+    """fit.patience=2 with a gain no run can make: the phase ends after its third evaluation
+    (two without the gain), not at fit.steps, and the run finishes there."""
+    run = tmp_path / "early"
+    assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST,
+                 "data.num_val_views=2", "fit.steps=40", "eval.every=2", "eval.views=1", "fit.patience=2",
+                 "fit.min_gain=100"]) == 0
+    curve = json.loads((run / "curve.json").read_text())["points"]
+    assert [point["step"] for point in curve] == [2, 4, 6] and all("val_psnr" in point for point in curve)
+    assert json.loads((run / "checkpoints" / "step-00000006" / "meta.json").read_text())["phase_index"] == 1
+
+
+@pytest.mark.parametrize(("extra", "needs"), [([], "data.num_val_views"), (["data.num_val_views=2", "eval.every=0"], "eval.every")])
+def test_early_stopping_without_validation_views_or_evaluations_is_refused(objects_32px, tmp_path, capsys, extra, needs):
+    run = tmp_path / "refused"
+    assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, "fit.patience=2",
+                 *extra]) == 2
+    error = capsys.readouterr().err
+    assert "config key 'fit.patience'" in error and needs in error and error.count("\n") == 1 and not run.exists()

@@ -11,7 +11,14 @@ from latentscenes.data import Scene
 from latentscenes.data.batches import ViewSampler
 from latentscenes.engine.logger import MetricLogger
 from latentscenes.engine.loop import LoopSettings, train
-from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, in_optimisation_steps, recipe
+from latentscenes.models.phases import (
+    LearningRates,
+    LossWeights,
+    PhaseConfig,
+    in_optimisation_steps,
+    recipe,
+    validation_plateaued,
+)
 
 
 def test_visits_convert_to_optimisation_steps_in_closed_form():
@@ -81,3 +88,11 @@ def test_a_phase_in_visits_gives_every_scene_the_same_number_of_batches(tmp_path
     assert state.global_step == math.ceil(4 * num_scenes / per_step)
     # whole epochs: exactly 4 visits each; otherwise the last epoch is partly done
     assert visits.min() >= 4 and visits.max() <= 4 + (state.global_step * per_step - 4 * num_scenes > 0)
+
+
+def test_validation_plateaued_compares_the_last_evaluations_with_the_best_before():
+    assert not validation_plateaued([20.0, 21.0], patience=2, min_gain=0.1)  # too few evaluations
+    assert validation_plateaued([20.0, 21.0, 21.05, 20.9], patience=2, min_gain=0.1)
+    assert not validation_plateaued([20.0, 21.0, 21.05, 21.2], patience=2, min_gain=0.1)
+    assert validation_plateaued([22.0, 21.0, 21.5], patience=2, min_gain=0.0)  # below an earlier best
+    assert not validation_plateaued([20.0, 20.0, 20.0], patience=0, min_gain=0.1)  # off

@@ -11,6 +11,7 @@ from typing import TypeVar
 from latentscenes.config import describe, load_config
 from latentscenes.engine.runs import RunDir, create_run, hold_run, open_run, resume_run
 from latentscenes.parallel import barrier, current_world, join_world
+from latentscenes.recipes.stage import check_early_stopping
 
 T = TypeVar("T")
 
@@ -56,6 +57,7 @@ def start_or_resume(
                 yield resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
             return
         config = load_config(config_cls, args.config, [*given, *args.overrides])
+        check_early_stopping(config)
         if check is not None:
             check(config)
         with lock:

@@ -44,7 +44,7 @@ from latentscenes.engine.distributed import (
 from latentscenes.engine.logger import MetricLogger
 from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.errors import CheckpointError, TrainingDiverged
-from latentscenes.models.phases import Phase, in_optimisation_steps
+from latentscenes.models.phases import Phase, in_optimisation_steps, validation_plateaued
 from latentscenes.parallel import World, any_signal, current_world, gather_objects, mean_values
 
 
@@ -258,8 +258,10 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
                 values = mean_values(world, values)
                 logger.scalars(state.global_step, values)
                 bar.set_postfix({k: f"{float(v.detach()):.4g}" for k, v in terms.items()})
+            plateaued = False
             if evaluate is not None and settings.eval_every and state.global_step % settings.eval_every == 0:
                 _evaluate(evaluate, state, logger, phase.name)
+                plateaued = _plateaued(state.history, phase)
             if state.global_step % settings.checkpoint_every == 0 and bad_in_a_row == 0:
                 _save(world, checkpoints, model, optimizer, sampler, generator, state)
             signum = any_signal(world, stop.signum)
@@ -267,6 +269,10 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
                 bar.close()
                 saved = _save(world, checkpoints, model, optimizer, sampler, generator, state)
                 raise TrainingInterrupted(signum, saved)
+            if plateaued:
+                if world.is_main:
+                    tqdm.write(f"{phase.name}: validation PSNR plateaued; phase ended at step {state.phase_step}")
+                break
         bar.close()
         state.phase_step = 0
     state.phase_index = len(phases)
@@ -328,6 +334,16 @@ def _make_optimizer(model: TrainableModel, phase: Phase) -> tuple[PhaseOptimizer
         raise ValueError(f"phase {phase.name} trains nothing: give some module a learning rate")
     optimizer = PhaseOptimizer(param_groups, model.sparse_parameters())
     return optimizer, [group["lr"] for group in optimizer.param_groups]
+
+
+def _plateaued(history: list[dict], phase: Phase) -> bool:
+    """Early stopping (`patience`): the phase's validation PSNRs so far have plateaued."""
+    if not phase.config.patience:
+        return False
+    points = [point for point in history if point["phase"] == phase.name]
+    if "val_psnr" not in points[-1]:
+        raise ValueError(f"phase {phase.name} stops early on val_psnr, which its evaluation does not report")
+    return validation_plateaued([point["val_psnr"] for point in points], phase.config.patience, phase.config.min_gain)
 
 
 def _set_learning_rates(

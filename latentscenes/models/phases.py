@@ -82,6 +82,14 @@ class PhaseConfig:
     lr_decay: float = option(1.0, "learning rates are multiplied by this every decay_every steps", min=0.0, max=1.0)
     decay_every: int = option(100, "steps between learning-rate decays", min=1)
     freeze_mlp_last: int = option(0, "the MLP is frozen for this many final steps", min=0)
+    patience: int = option(
+        0,
+        "early stopping: end the phase once the validation PSNR (val_psnr, evaluated every eval.every steps on "
+        "data.num_val_views views per scene, never the test views) has not risen by min_gain over this many "
+        "evaluations of the phase; 0 = run all its steps",
+        min=0,
+    )
+    min_gain: float = option(0.05, "dB the validation PSNR must gain within `patience` evaluations (early stopping)", min=0.0)
     count: Literal["steps", "visits"] = option(
         "steps",
         "what steps, decay_every and freeze_mlp_last count: optimisation steps, or visits per scene (a scene's "
@@ -117,3 +125,11 @@ def in_optimisation_steps(config: PhaseConfig, num_scenes: int, processes: int =
 def recipe(**phases: PhaseConfig) -> list[Phase]:
     """The phases to run, in order, skipping those with zero steps."""
     return [Phase(name, config) for name, config in phases.items() if config.steps > 0]
+
+
+def validation_plateaued(psnrs: list[float], patience: int, min_gain: float) -> bool:
+    """Whether the best of the last `patience` validation PSNRs of a phase (in order) is below
+    the best before them + `min_gain` (never before more than `patience` evaluations)."""
+    if patience <= 0 or len(psnrs) <= patience:
+        return False
+    return max(psnrs[-patience:]) < max(psnrs[:-patience]) + min_gain

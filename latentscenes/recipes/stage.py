@@ -7,6 +7,7 @@ the processes holding the evaluated scenes, and rank 0 alone writes files."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 
 from latentscenes.config import to_dict
 from latentscenes.data import Scene, SceneCollection
@@ -16,8 +17,9 @@ from latentscenes.engine.loop import LoopSettings, LoopState, TrainableModel, tr
 from latentscenes.engine.runs import RunDir
 from latentscenes.evaluation.evaluate import evaluate_model
 from latentscenes.evaluation.renders import comparison_grids, write_comparisons
+from latentscenes.errors import ConfigError
 from latentscenes.io import atomic_write_json
-from latentscenes.models.phases import Phase
+from latentscenes.models.phases import Phase, PhaseConfig
 from latentscenes.parallel import current_world, gather_objects
 from latentscenes.recipes.settings import EvalConfig, LoggingConfig
 
@@ -41,6 +43,7 @@ def run_stage(
     On completion writes `curve.json` (held-out PSNR against training seconds) and renders
     of held-out views, then calls `on_finish` (in every process).
     """
+    check_early_stopping(config)
     eval_config: EvalConfig = config.eval
     logging: LoggingConfig = config.logging
     world = current_world()
@@ -79,6 +82,22 @@ def run_stage(
         if on_finish is not None:
             on_finish(state)
     return state
+
+
+def check_early_stopping(config: object) -> None:
+    """A phase that stops early (`patience`) needs validation views and evaluations during
+    training; checked before a run starts. `config` has `data`, `eval` and phase sections."""
+    for field in fields(config):
+        phase = getattr(config, field.name)
+        if not isinstance(phase, PhaseConfig) or not phase.patience:
+            continue
+        if not config.data.num_val_views:
+            raise ConfigError(
+                f"config key '{field.name}.patience' stops on the validation PSNR: set data.num_val_views "
+                "(views per scene held out for choosing, never reported)"
+            )
+        if not config.eval.every:
+            raise ConfigError(f"config key '{field.name}.patience' needs evaluations during training: set eval.every")
 
 
 def held_out_metrics(model: TrainableModel, scenes: list[tuple[int, Scene]], views: int) -> dict[str, float]:
