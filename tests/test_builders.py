@@ -412,7 +412,7 @@ def test_torcs_build_end_to_end_with_a_written_tree(tmp_path):
     root = write_torcs_tree(tmp_path / "torcs")
     settings = BuildSettings(source="torcs", scenes=4, views=3, size=32, num_test_views=1,
                              split_by="mesh", holdout_meshes=1)
-    result = build_dataset(tmp_path / "cars", settings, torcs_root=tmp_path / "torcs", workers=1, progress=False)
+    result = build_dataset(tmp_path / "cars", settings, torcs_root=root, workers=1, progress=False)
     meta = json.loads((tmp_path / "cars" / "meta.json").read_text())
     assert meta["complete"] and len(meta["scenes"]) == 4
     assert {s["group"] for s in meta["scenes"]} == {"train", "holdout"}

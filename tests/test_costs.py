@@ -1,8 +1,16 @@
 """One-time costs amortised over N new scenes."""
 
-import pytest
+import json
 
+import pytest
+import torch
+
+from latentscenes.config import load_config
+from latentscenes.engine.checkpoint import save_checkpoint
+from latentscenes.engine.runs import create_run
 from latentscenes.evaluation.costs import amortised_speedups
+from latentscenes.recipes.stage1 import TrainConfig, one_time_seconds
+from latentscenes.weights import builtin_folder
 
 
 def test_one_time_costs_are_spread_over_the_scenes():
@@ -16,3 +24,19 @@ def test_one_time_costs_are_spread_over_the_scenes():
 def test_without_one_time_costs_the_speedup_is_the_per_scene_ratio():
     rows = amortised_speedups(4.0, 20.0, 0.0)
     assert all(row["speedup"] == pytest.approx(5.0) for row in rows)
+
+
+@pytest.mark.parametrize("vae", ["builtin:torcs-cars-3d", ""])
+def test_a_stage1_runs_one_time_costs_count_the_shipped_autoencoder_it_started_from(tmp_path, vae):
+    """builtin:torcs-cars-3d was trained from builtin:torcs-cars: both trainings count, read
+    from their provenance.json files; an autoencoder trained from scratch inside stage 1 is
+    in stage 1's own seconds."""
+    run = create_run(tmp_path / "stage1", load_config(TrainConfig, None, [f"autoencoder.vae={vae}"]), kind="train")
+    save_checkpoint(run.checkpoints, "step-00000100", {"x": torch.zeros(1)}, {"train_seconds": 123.5})
+    expected = 0.0
+    if vae:
+        shipped = [json.loads((builtin_folder(name) / "provenance.json").read_text())["train_seconds"]
+                   for name in ("builtin:torcs-cars-3d", "builtin:torcs-cars")]
+        expected = sum(shipped)
+        assert all(seconds > 0 for seconds in shipped)
+    assert one_time_seconds(run) == {"autoencoder": pytest.approx(expected), "stage1": 123.5}

@@ -240,8 +240,6 @@ class _Parser:
         return flags, material, indices, uvs, line
 
     def add_surfaces(self, vertices, vertex_normals, surfaces, texture, texrep, texoff, linear, offset) -> None:
-        corners: dict[int, list[tuple[np.ndarray, np.ndarray, bool]]] = {}
-        smooth_faces: list[tuple[np.ndarray, np.ndarray]] = []
         triangles = []  # (material, vertex indices (3,), uvs (3, 2), flags)
         for flags, material, indices, uvs, line in surfaces:
             kind = flags & 0x0F

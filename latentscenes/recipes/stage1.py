@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
-from latentscenes.config import option
+from latentscenes.config import load_config, option
 from latentscenes.data import DataConfig, SceneCollection, dataset_info
+from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.distributed import load_shard
 from latentscenes.engine.loop import LoopState
 from latentscenes.engine.runs import RunDir
@@ -34,6 +35,7 @@ from latentscenes.recipes.settings import EvalConfig, LoggingConfig
 from latentscenes.recipes.stage import run_stage
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.scenes.config import TriPlaneConfig
+from latentscenes.weights import is_builtin, training_seconds
 
 AUTOENCODER_FOLDER = "autoencoder"
 
@@ -130,6 +132,19 @@ def train_stage1(config: TrainConfig, run: RunDir, resume: bool = False, stop_af
         model, phases, collection, run, config, config.seed, resume, stop_after, on_finish=export,
         first_scene=first_scene,
     )
+
+
+def one_time_seconds(run: RunDir) -> dict[str, float]:
+    """What a finished stage-1 run cost once, whatever number of new scenes it serves:
+    `stage1` (its training seconds) and `autoencoder` (the training of the shipped weights it
+    started from, with their own starting points; 0 for an autoencoder trained here from
+    scratch or loaded from elsewhere, whose cost is not recorded)."""
+    config = load_config(TrainConfig, run.config_path)
+    source = config.autoencoder.vae
+    return {
+        "autoencoder": training_seconds(source) if is_builtin(source) else 0.0,
+        "stage1": float(load_checkpoint(run.checkpoints)[1]["train_seconds"]),
+    }
 
 
 def autoencoder_folder(run: RunDir) -> Path:

@@ -42,11 +42,11 @@ from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_mode
 from latentscenes.io import atomic_write_json
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
-from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder, train_stage1
+from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder, one_time_seconds, train_stage1
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference
 from latentscenes.reports.page import ReportSettings, write_report
 from latentscenes.reports.turntables import TurntableSettings
-from latentscenes.weights import is_builtin, provenance, training_seconds
+from latentscenes.weights import is_builtin, provenance
 
 
 @dataclass
@@ -118,10 +118,7 @@ def run_demo(settings: DemoSettings) -> dict:
         "matched": matched_speedup(latent_state["history"], rgb_state["history"]),
         "near_rgb_plateau": near_plateau_speedup(latent_state["history"], rgb_state["history"]),
     }
-    summary["one_time_seconds"] = {
-        "autoencoder": training_seconds(stage1_config.autoencoder.vae) if is_builtin(stage1_config.autoencoder.vae) else 0.0,
-        "stage1": stage1_state["train_seconds"],
-    }
+    summary["one_time_seconds"] = one_time_seconds(stage1)
     summary["amortised"] = _amortised(summary["near_rgb_plateau"]["matched"], holdout["scenes"], summary["one_time_seconds"])
     summary["report"] = str(write_report([latent.root, rgb.root, stage1.root], settings.out / "report.html", DEMO_REPORT))
     atomic_write_json(settings.out / "demo.json", summary)
