@@ -73,8 +73,15 @@ def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
     stored = out / "runs" / "latent-2" / "scale-measure.json"  # the same settings read it back
     kept = json.loads(stored.read_text())
     stored.write_text(json.dumps({**kept, "measured": {**kept["measured"], "psnr_test": 99.0}}))
-    assert main([*command, "--psnr-scenes", "1"]) == 0
-    assert json.loads((out / "bench.json").read_text())["scales"][0]["latent"]["psnr_test"] == 99.0
+    assert main([*command, "--psnr-scenes", "1", "--target-psnr", "5"]) == 0
+    [last] = json.loads((out / "bench.json").read_text())["scales"]
+    assert last["latent"]["psnr_test"] == 99.0
+    # --target-psnr: the time each curve needs to reach 5 dB, which both pass at their first point
+    first = {method: last[method]["curve"][0]["train_seconds"] / 2 for method in ("latent", "rgb")}
+    assert last["matched"]["psnr"] == 5.0
+    assert last["matched"]["latent_seconds_per_scene"] == pytest.approx(first["latent"])
+    assert last["matched"]["rgb_seconds_per_scene"] == pytest.approx(first["rgb"])
+    assert "| 2 | 5.00 |" in (out / "bench.md").read_text()
 
 
 def test_the_psnr_scenes_are_evenly_spaced():

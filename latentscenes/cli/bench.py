@@ -106,6 +106,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     scale.add_argument("--psnr-views", type=int, default=4, help="test views per scene for the PSNR (default 4)")
     scale.add_argument(
+        "--target-psnr", type=float, default=None, metavar="DB",
+        help="compare the training seconds per scene to reach this test PSNR on the training curves "
+        "(default: the lower of the two methods' final PSNRs)",
+    )
+    scale.add_argument(
         "--quick", action="store_true", help="minutes, not hours: short runs, and N = 2 and 4 unless --scenes"
     )
     scale.add_argument(
@@ -230,7 +235,7 @@ def _scale(args: argparse.Namespace) -> dict:
         latent_config=args.latent_config and Path(args.latent_config),
         rgb_config=args.rgb_config and Path(args.rgb_config),
         overrides=tuple(args.overrides), render_repeats=args.repeats, psnr_scenes=args.psnr_scenes,
-        psnr_views=args.psnr_views,
+        psnr_views=args.psnr_views, target_psnr=args.target_psnr,
     )
     result = run_scale(quick(settings) if args.quick else settings)
     print(format_table(result))
