@@ -17,8 +17,9 @@ For each N, stage 2 (latent) and the RGB baseline learn the same N new scenes (s
 - `render_ms_128`: one 128 x 128 image of a learned scene (latent render + decode vs RGB
   render), the median of `render_repeats` after a warm-up;
 - `matched`: training seconds per scene for each to reach `target_psnr` on its training
-  curve (by default the lower of the two final held-out PSNRs), when both runs evaluate during training (`eval.every`), and the speed-up
-  without and with the one-time costs amortised over N.
+  curve (by default the lower of the two final held-out PSNRs), when both runs evaluate
+  during training (`eval.every`), and the speed-up without and with the one-time costs
+  amortised over N.
 
 Writes `bench.json`, `bench.md` (a table) and `bench.png` (cost against N) to `out`. A second
 call with the same `out` resumes or reuses the runs there, and a finished run's measurements
