@@ -174,6 +174,7 @@ def test_broken_dataset_is_refused_in_one_line(name, good, tmp_path, capsys):
     _refused_with_one_line(["data", "info", "--check", str(data)], str(named), problem, capsys)
     _refused_with_one_line(_new_rgb_run(data, tmp_path / "new"), str(named), problem, capsys)
     assert _snapshot(good[1]) == before
+    assert not (tmp_path / "new").exists()  # the run that could not start left nothing behind
 
 
 @pytest.mark.parametrize("name", OTHER_CASES)

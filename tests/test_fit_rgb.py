@@ -166,3 +166,13 @@ def test_early_stopping_without_validation_views_or_evaluations_is_refused(objec
                  *extra]) == 2
     error = capsys.readouterr().err
     assert "config key 'fit.patience'" in error and needs in error and error.count("\n") == 1 and not run.exists()
+
+
+def test_eval_first_past_the_last_scene_is_refused_and_leaves_no_run(objects_32px, tmp_path, capsys):
+    run = tmp_path / "past"
+    run.mkdir()  # an empty folder the user made stays, empty
+    assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, "data.count=2",
+                 "eval.first=2"]) == 2
+    error = capsys.readouterr().err
+    assert "config key 'eval.first' (2)" in error and "2 scenes" in error and error.count("\n") == 1
+    assert run.is_dir() and list(run.iterdir()) == []

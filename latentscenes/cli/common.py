@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from latentscenes.config import describe, load_config
-from latentscenes.engine.runs import RunDir, create_run, hold_run, open_run, resume_run
+from latentscenes.engine.checkpoint import has_checkpoint
+from latentscenes.engine.runs import RunDir, create_run, discard_unstarted_run, hold_run, open_run, resume_run
 from latentscenes.parallel import barrier, current_world, join_world
 from latentscenes.recipes.stage import check_early_stopping
 
@@ -45,7 +46,8 @@ def start_or_resume(
     Otherwise: a new run of `kind` from `--config`, the `given` overrides (from other
     options, e.g. data.root) and the user's `key=value` overrides, in that order; `check`
     may reject the config before the run folder is created. The run folder stays locked
-    against other processes while the `with` block runs.
+    against other processes while the `with` block runs; a new run that fails before its
+    first checkpoint (bad data, a setting only the data can refute) leaves no folder behind.
 
     Under `torchrun` every process joins the process group here; rank 0 alone creates the
     run folder and holds its lock, the others use the folder once it exists."""
@@ -60,10 +62,16 @@ def start_or_resume(
         check_early_stopping(config)
         if check is not None:
             check(config)
+        existed = Path(args.run).exists()
         with lock:
             run = create_run(args.run, config, kind=kind) if world.is_main else RunDir(Path(args.run))
             barrier(world)
-            yield run, config
+            try:
+                yield run, config
+            except BaseException:  # e.g. unreadable data: the same command can run again once it is fixed
+                if world.is_main and not has_checkpoint(run.checkpoints):
+                    discard_unstarted_run(run, keep_folder=existed)
+                raise
 
 
 def report_state(state, run_dir) -> None:

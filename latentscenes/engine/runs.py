@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,18 @@ def create_run(path: str | Path, config: object, kind: str) -> RunDir:
     save_config(config, run.config_path)
     atomic_write_json(run.root / RUN_FILE, {"kind": kind, "version": __version__})
     return run
+
+
+def discard_unstarted_run(run: RunDir, keep_folder: bool) -> None:
+    """Remove what a new run wrote before failing ahead of its first checkpoint; the folder
+    itself too unless it existed (empty) before. Call it while holding the run's lock."""
+    for entry in run.root.iterdir():  # the lock too: its open descriptor keeps the lock until released
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    if not keep_folder:
+        run.root.rmdir()
 
 
 def _unstarted(run: RunDir, config: object) -> bool:

@@ -47,6 +47,9 @@ def run_stage(
     eval_config: EvalConfig = config.eval
     logging: LoggingConfig = config.logging
     world = current_world()
+    num_scenes = sum(gather_objects(world, len(collection)))
+    if eval_config.first >= num_scenes:
+        raise ConfigError(f"config key 'eval.first' ({eval_config.first}) is past the run's last scene ({num_scenes} scenes)")
     logs = run.logs if world.is_main else None
     logger = MetricLogger(logs, logging.backend, run.root.name, to_dict(config))
     evaluated = [
@@ -75,7 +78,6 @@ def run_stage(
         logger.close()
     if stop_after is None:
         grids = gather_objects(world, comparison_grids(model.render_images, evaluated))
-        num_scenes = sum(gather_objects(world, len(collection)))
         if world.is_main:
             atomic_write_json(run.curve_path, {"num_scenes": num_scenes, "points": state.history})
             write_comparisons(run.renders, [grid for part in grids for grid in part])
