@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from latentscenes.cli.main import main
 from latentscenes.engine.footprint import scene_footprint
 from latentscenes.engine.runs import open_run
-from latentscenes.errors import ConfigError
+from latentscenes.errors import CheckpointError, ConfigError
 from latentscenes.export import ExportedScenes
 from latentscenes.recipes.restore import load_trained
 from latentscenes.scenes import SceneBank, TriPlaneConfig
@@ -102,3 +102,10 @@ def test_stage2_with_smaller_micro_planes_trains_and_exports_as_it_renders(tiny_
     rendered = exports.render(exported, exported.cam2world[views], exported.intrinsics[views], exported.height,
                               exported.width)
     assert torch.equal(rendered.images, model.render_images(0, scene, views))
+
+
+def test_an_earlier_run_of_other_plane_sizes_is_a_checkpoint_error():
+    earlier = SceneBank(2, TriPlaneConfig(**{**SMALL, "micro_channels": 3}))
+    tensors = {f"model.bank.{name}": value.detach() for name, value in earlier.named_parameters()}
+    with pytest.raises(CheckpointError, match="cannot start from the earlier run"):  # not a RuntimeError from expand
+        warm_start(SceneBank(2, TriPlaneConfig(**SMALL)), torch.nn.Linear(1, 1), tensors, mean_scene=True, reuse_mlp=False)

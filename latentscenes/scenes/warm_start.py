@@ -26,10 +26,7 @@ def warm_start(bank: SceneBank, mlp: nn.Module, tensors: dict[str, torch.Tensor]
     if mean_scene:
         for name in bank.per_scene_names():
             per_scene = getattr(bank, name)
-            earlier = tensors.get(f"model.bank.{name}")
-            if name == "micro" and earlier is not None:
-                earlier = resample_micro(earlier.mean(0, keepdim=True), per_scene.shape[-1])
-            copies.append((per_scene, None if earlier is None else earlier.mean(0, keepdim=True).expand_as(per_scene), name))
+            copies.append((per_scene, _mean_scene(tensors.get(f"model.bank.{name}"), name, per_scene), name))
     if reuse_mlp:
         state = mlp.state_dict()
         copies += [(value, tensors.get(f"model.mlp.{key}"), f"model.mlp.{key}") for key, value in state.items()]
@@ -41,6 +38,17 @@ def warm_start(bank: SceneBank, mlp: nn.Module, tensors: dict[str, torch.Tensor]
                 "(use the same planes and mlp settings)"
             )
         target.copy_(source)
+
+
+def _mean_scene(earlier: torch.Tensor | None, name: str, target: torch.Tensor) -> torch.Tensor | None:
+    """The earlier scenes' mean of the per-scene tensor `name`, in every row of `target`
+    (micro planes resampled to its side); left unexpanded when the shapes differ otherwise."""
+    if earlier is None:
+        return None
+    mean = earlier.mean(0, keepdim=True)
+    if name == "micro" and mean.dim() == 5:
+        mean = resample_micro(mean, target.shape[-1])
+    return mean.expand_as(target) if mean.shape[1:] == target.shape[1:] else mean
 
 
 def resample_micro(micro: torch.Tensor, side: int) -> torch.Tensor:
