@@ -65,6 +65,7 @@ def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
     # Again with the PSNR on one scene: the finished runs are reused as they are, and measured again
     # because the PSNR setting changed (the stored measurement says what it was made with).
     assert latent["psnr_scene_ids"] == [scene.scene_id for scene in new_scenes]
+    assert latent["first_scene"] == rgb["first_scene"] == new_scenes[0].scene_id
     assert main([*command, "--psnr-scenes", "1"]) == 0
     [again] = json.loads((out / "bench.json").read_text())["scales"]
     assert again["latent"]["psnr_scene_ids"] == [new_scenes[0].scene_id]

@@ -22,8 +22,9 @@ For each N, stage 2 (latent) and the RGB baseline learn the same N new scenes (s
   amortised over N.
 
 Writes `bench.json`, `bench.md` (a table) and `bench.png` (cost against N) to `out`. A second
-call with the same `out` resumes or reuses the runs there, and a finished run's measurements
-(kept in its folder as `scale-measure.json`, with the settings they were made with).
+call with the same `out` resumes or reuses the runs there (with the scenes they were made
+with: each entry records its `first_scene`), and a finished run's measurements (kept in its
+folder as `scale-measure.json`, with the settings they were made with).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float)
     count = len(collection)
     timing = {
         "run": str(run.root),
+        "first_scene": collection.scenes[0].scene_id,  # a run made earlier keeps its own scenes
         "seconds_per_scene": (state["train_seconds"] + one_time_seconds) / count,
         "train_seconds_per_scene": state["train_seconds"] / count,
         "one_time_seconds": one_time_seconds,
