@@ -26,7 +26,7 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["keep_freed_memory", "tune_process", "is_tuned"]
+__all__ = ["keep_freed_memory", "tune_process", "is_tuned", "peak_rss_bytes"]
 
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
@@ -68,4 +68,15 @@ def tune_process(threads: int | None) -> None:
 def is_tuned() -> bool:
     """Whether `keep_freed_memory` has been applied in this process."""
     return _applied
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far, in bytes (0 where the platform does not
+    report it)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
 

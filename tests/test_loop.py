@@ -4,6 +4,7 @@ sparse (SparseAdam) per-scene parameters."""
 
 import os
 import signal
+import time
 
 import pytest
 import torch
@@ -110,6 +111,38 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, sparse):
     assert state.global_step == 14
     assert torch.equal(full.planes, resumed.planes)
     assert torch.equal(full.offset, resumed.offset)
+
+
+def test_wall_time_and_peak_memory_add_up_over_the_processes_of_a_resumed_run(tmp_path):
+    """Evaluation and checkpoints count in `wall_seconds` (not in `train_seconds`); a resumed
+    run continues from what its checkpoint recorded."""
+    pause = 0.02
+
+    def evaluate(state):
+        time.sleep(pause)
+        return {}
+
+    def run(stop_after=None, resume=False):
+        torch.manual_seed(123)
+        logger = MetricLogger(tmp_path / "logs", "none", "x")
+        settings = LoopSettings(checkpoint_every=5, eval_every=1, progress=False)
+        state = train(
+            MeanImages(3, 8), _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger, settings,
+            evaluate=evaluate, resume=resume, stop_after=stop_after,
+        )
+        logger.close()
+        return state
+
+    run(stop_after=12)
+    saved = load_checkpoint(tmp_path / "ckpt")[1]
+    assert saved["global_step"] == 10
+    assert saved["wall_seconds"] >= saved["train_seconds"] + 10 * pause
+    assert saved["peak_rss_bytes"] > 0
+    state = run(resume=True)
+    assert state.global_step == 14
+    assert state.wall_seconds >= saved["wall_seconds"] + 4 * pause
+    assert state.peak_rss_bytes >= saved["peak_rss_bytes"]
+    assert load_checkpoint(tmp_path / "ckpt")[1]["wall_seconds"] == state.wall_seconds
 
 
 def test_sparse_rows_stop_moving_when_their_scene_leaves_the_batch():

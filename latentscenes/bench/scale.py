@@ -12,8 +12,10 @@ For each N, stage 2 (latent) and the RGB baseline learn the same N new scenes (s
 - `bytes_per_scene_effective`: per-scene parameters + their optimiser state + the shared
   parameters needed to render (bases, MLP, and the latent method's decoder) / N
   (`latentscenes.engine.footprint`); and `peak_rss_bytes_per_scene`, the training
-  process's peak resident memory / N (which includes the data and the Python runtime; for a
-  finished run that a second call reuses, only what reloading it took);
+  process's peak resident memory / N (which includes the data and the Python runtime);
+- the run's own `wall_seconds` (training, evaluation and checkpoints) and `peak_rss_bytes`,
+  over every process that trained it (a resumed run adds up its processes; runs saved before
+  these were recorded count only their last process);
 - `render_ms_128`: one 128 x 128 image of a learned scene (latent render + decode vs RGB
   render), the median of `render_repeats` after a warm-up;
 - `matched`: training seconds per scene for each to reach `target_psnr` on its training
@@ -131,6 +133,8 @@ def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float)
         "seconds_per_scene": (state["train_seconds"] + one_time_seconds) / count,
         "train_seconds_per_scene": state["train_seconds"] / count,
         "one_time_seconds": one_time_seconds,
+        "wall_seconds": state["wall_seconds"],
+        "peak_rss_bytes": state["peak_rss_bytes"],
         "peak_rss_bytes_per_scene": state["peak_rss_bytes"] / count,
         "curve": state["history"],
     }
@@ -198,8 +202,9 @@ def render_milliseconds(model, scene: Scene, size: int, repeats: int) -> float:
 
 def format_table(result: dict) -> str:
     lines = [
-        "| N | method | s / scene | PSNR test | bytes / scene (effective) | peak RSS / scene (MB) | render 128 px (ms) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| N | method | s / scene | PSNR test | bytes / scene (effective) | peak RSS / scene (MB) | render 128 px (ms) "
+        "| run wall (min) | run peak RSS (GB) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in result["scales"]:
         for method in METHODS:
@@ -207,7 +212,7 @@ def format_table(result: dict) -> str:
             lines.append(
                 f"| {row['num_scenes']} | {method} | {values['seconds_per_scene']:.1f} | {values['psnr_test']:.2f} | "
                 f"{values['bytes_per_scene_effective']:,.0f} | {values['peak_rss_bytes_per_scene'] / 2**20:,.1f} | "
-                f"{values['render_ms_128']:.1f} |"
+                f"{values['render_ms_128']:.1f} | {values['wall_seconds'] / 60:,.1f} | {values['peak_rss_bytes'] / 2**30:.2f} |"
             )
     lines += [
         "",

@@ -10,7 +10,6 @@ instead of redoing it.
 from __future__ import annotations
 
 import multiprocessing
-import resource
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 
 from latentscenes.config import load_config
 from latentscenes.engine.runs import RunDir, create_run, hold_run, open_run, resume_run
-from latentscenes.process import tune_process
+from latentscenes.process import peak_rss_bytes, tune_process
 
 
 def train_in_fresh_process(
@@ -27,8 +26,9 @@ def train_in_fresh_process(
 ) -> tuple[RunDir, dict]:
     """Train (or resume) the run in `folder` in a fresh process with torch's current thread
     count: `fit(config, run, resume=...)` with the config built from `config_file` and
-    `overrides`. Returns the run and its `{"train_seconds", "history"}` (the evaluation points
-    of its training curve) and `peak_rss_bytes`, the child's peak resident memory. Errors raised
+    `overrides`. Returns the run and its `{"train_seconds", "wall_seconds", "history"}` (the
+    evaluation points of its training curve) and `peak_rss_bytes`, the peak resident memory of
+    the processes that trained it (earlier ones too, for a resumed run). Errors raised
     in the child reach the caller unchanged."""
     args = (folder, config_cls, kind, fit, config_file, overrides, torch.get_num_threads())
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -48,5 +48,9 @@ def _train(
         else:
             run = create_run(folder, config, kind=kind)
         state = fit(config, run, resume=resume)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    return {"train_seconds": state.train_seconds, "history": state.history, "peak_rss_bytes": peak_rss}
+    return {
+        "train_seconds": state.train_seconds,
+        "wall_seconds": state.wall_seconds,
+        "history": state.history,
+        "peak_rss_bytes": max(state.peak_rss_bytes, peak_rss_bytes()),
+    }

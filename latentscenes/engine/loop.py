@@ -46,6 +46,7 @@ from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.errors import CheckpointError, TrainingDiverged
 from latentscenes.models.phases import Phase, in_optimisation_steps, validation_plateaued
 from latentscenes.parallel import World, any_signal, current_world, gather_objects, mean_values
+from latentscenes.process import peak_rss_bytes
 
 
 class TrainableModel(Protocol):
@@ -95,6 +96,8 @@ class LoopState:
     history: list[dict] = field(default_factory=list)
     lr_scale: float = 1.0  # lowered by each rollback after repeated numerical faults
     skipped_steps: int = 0  # steps skipped for non-finite loss or gradients
+    wall_seconds: float = 0.0  # the whole loop (training, evaluation, checkpoints), summed over resumes
+    peak_rss_bytes: int = 0  # the largest peak resident memory of the processes that ran it
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -129,7 +132,9 @@ def train(
 ) -> LoopState:
     """Run `phases` in order. `stop_after` ends the run after that many global steps (tests
     use it to simulate a crash). Returns the final state; `state.history` holds the eval
-    points `{step, train_seconds, ...metrics}` (training time excludes evaluation).
+    points `{step, train_seconds, ...metrics}` (training time excludes evaluation;
+    `wall_seconds` counts everything the loop did, and with `peak_rss_bytes` it adds up
+    every process that ran the run, across resumes).
 
     A new run first saves a step-0 checkpoint (where a resume or a rollback before the
     first periodic checkpoint starts); resuming a run killed before it was written starts
@@ -148,7 +153,10 @@ def train(
         broadcast_shared(world, model)
         if not restart:
             _save(world, checkpoints, model, None, sampler, generator, LoopState())
-        job = _Job(model, phases, sampler, checkpoints, logger, settings, evaluate, stop_after, stop, generator, world)
+        job = _Job(
+            model, phases, sampler, checkpoints, logger, settings, evaluate, stop_after, stop, generator, world,
+            started=time.perf_counter(),
+        )
         lr_scale, rollbacks = None, 0
         while True:
             try:
@@ -185,6 +193,12 @@ class _Job:
     stop: _StopRequests
     generator: torch.Generator
     world: World
+    started: float  # perf_counter when this process entered `train`
+    earlier_wall: float | None = None  # wall seconds of the processes before this one (set on first restore)
+
+    def clock(self, state: LoopState) -> None:
+        """Bring `state.wall_seconds` up to now."""
+        state.wall_seconds = (self.earlier_wall or 0.0) + time.perf_counter() - self.started
 
 
 def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
@@ -198,6 +212,8 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
     if restart:
         resumed = load_checkpoint(checkpoints, fall_back=True)
         state = _restore(world, model, sampler, generator, *resumed, seed=settings.seed)
+    if job.earlier_wall is None:  # after a rollback the time since this process started still counts
+        job.earlier_wall = state.wall_seconds
     if lr_scale is not None:
         state.lr_scale = lr_scale
         logger.scalars(state.global_step, {"fault/lr_scale": lr_scale})
@@ -248,6 +264,7 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
                     bar.close()
                     raise _RollBack(state.lr_scale, fault)
             state.train_seconds += time.perf_counter() - start
+            job.clock(state)
             state.phase_step += 1
             state.global_step += 1
             bar.update(1)
@@ -263,10 +280,12 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
                 _evaluate(evaluate, state, logger, phase.name)
                 plateaued = _plateaued(state.history, phase)
             if state.global_step % settings.checkpoint_every == 0 and bad_in_a_row == 0:
+                job.clock(state)
                 _save(world, checkpoints, model, optimizer, sampler, generator, state)
             signum = any_signal(world, stop.signum)
             if signum is not None:
                 bar.close()
+                job.clock(state)
                 saved = _save(world, checkpoints, model, optimizer, sampler, generator, state)
                 raise TrainingInterrupted(signum, saved)
             if plateaued:
@@ -278,6 +297,7 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
     state.phase_index = len(phases)
     if evaluate is not None and (not state.history or state.history[-1]["step"] != state.global_step):
         _evaluate(evaluate, state, logger, "final")
+    job.clock(state)
     _save(world, checkpoints, model, None, sampler, generator, state)
     return state
 
@@ -384,8 +404,10 @@ def _save(
         "history": state.history,
         "lr_scale": state.lr_scale,
         "skipped_steps": state.skipped_steps,
+        "wall_seconds": state.wall_seconds,
         "world_size": world.size,
     }
+    state.peak_rss_bytes = meta["peak_rss_bytes"] = max(state.peak_rss_bytes, peak_rss_bytes())
     if optimizer is not None:
         optim_tensors, meta["optimizer"] = optimizer.to_flat()
         tensors.update(optim_tensors)
@@ -428,4 +450,6 @@ def _restore(
         history=meta["history"],
         lr_scale=meta.get("lr_scale", 1.0),
         skipped_steps=meta.get("skipped_steps", 0),
+        wall_seconds=meta.get("wall_seconds", 0.0),  # absent from runs saved before it was recorded
+        peak_rss_bytes=meta.get("peak_rss_bytes", 0),
     )
