@@ -1,6 +1,7 @@
 """Training batches: which scenes and views are drawn, the sampled pixels' colours, and
 whole images converted only when a loss reads them."""
 
+import pytest
 import torch
 
 from latentscenes.data import Scene
@@ -35,6 +36,20 @@ def test_validation_views_are_never_drawn():
     generator = torch.Generator().manual_seed(0)
     drawn = torch.cat([sampler.sample(generator, 1, 8).views.flatten() for _ in range(20)])
     assert set(drawn.tolist()) == {5, 6}
+
+
+def test_a_phase_on_the_validation_split_draws_only_validation_views():
+    sampler = ViewSampler([_scene("a", 0, views=7, val=3), _scene("b", 1, views=7, val=3)])
+    generator = torch.Generator().manual_seed(0)
+    drawn = torch.cat([sampler.sample(generator, 2, 8, split="val").views.flatten() for _ in range(10)])
+    assert set(drawn.tolist()) == {2, 3, 4}
+    assert set(sampler.sample(generator, 2, 8).views.flatten().tolist()) <= {5, 6}
+
+
+def test_a_split_some_scene_lacks_is_named():
+    sampler = ViewSampler([_scene("a", 0, views=7, val=3), _scene("b", 1, views=7)])
+    with pytest.raises(ValueError, match="scene b has no val views"):
+        sampler.sample(torch.Generator().manual_seed(0), 2, 1, split="val")
 
 
 def test_sampled_colours_are_the_images_at_the_pixels():

@@ -12,7 +12,7 @@ from latentscenes.config import describe, load_config
 from latentscenes.engine.checkpoint import has_checkpoint
 from latentscenes.engine.runs import RunDir, create_run, discard_unstarted_run, hold_run, open_run, resume_run
 from latentscenes.parallel import barrier, current_world, join_world
-from latentscenes.recipes.stage import check_early_stopping
+from latentscenes.recipes.stage import check_phase_settings
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ def start_or_resume(
                 yield resume_run(args.run, config_cls, changed=bool(args.config or args.overrides))
             return
         config = load_config(config_cls, args.config, [*given, *args.overrides])
-        check_early_stopping(config)
+        check_phase_settings(config)
         if check is not None:
             check(config)
         existed = Path(args.run).exists()

@@ -54,17 +54,25 @@ class ViewSampler:
     Scenes are visited in shuffled order without replacement: an epoch visits every scene
     once, so after any step the scenes' visit counts differ by at most one, however few
     scenes a batch holds. A batch that straddles two epochs never holds a scene twice.
-    Views are drawn at random from each scene's `split`.
+    Views are drawn at random from each scene's `split` (by default the training views).
     """
 
-    def __init__(self, scenes: list[Scene], split: str = "train", bank_offset: int = 0):
+    def __init__(self, scenes: list[Scene], bank_offset: int = 0):
         self.scenes = scenes
-        self.split_views = [scene.split(split) for scene in scenes]
-        for scene, views in zip(scenes, self.split_views):
-            if len(views) == 0:
-                raise ValueError(f"scene {scene.scene_id} has no {split} views")
         self.bank_offset = bank_offset
+        self._split_views: dict[str, list[torch.Tensor]] = {}
         self._order = torch.empty(0, dtype=torch.int64)
+        self.views_of("train")
+
+    def views_of(self, split: str) -> list[torch.Tensor]:
+        """Each scene's view indices in `split`; ValueError naming a scene that has none."""
+        if split not in self._split_views:
+            views = [scene.split(split) for scene in self.scenes]
+            for scene, indices in zip(self.scenes, views):
+                if len(indices) == 0:
+                    raise ValueError(f"scene {scene.scene_id} has no {split} views")
+            self._split_views[split] = views
+        return self._split_views[split]
 
     def sample(
         self,
@@ -73,11 +81,13 @@ class ViewSampler:
         views_per_scene: int,
         rays_per_view: int = 0,
         crop: int = 0,
+        split: str = "train",
     ) -> ViewBatch:
+        split_views = self.views_of(split)
         chosen = self._next_scenes(generator, min(scenes_per_batch, len(self.scenes)))
         views = torch.stack(
             [
-                self.split_views[i][torch.randint(len(self.split_views[i]), (views_per_scene,), generator=generator)]
+                split_views[i][torch.randint(len(split_views[i]), (views_per_scene,), generator=generator)]
                 for i in chosen.tolist()
             ]
         )

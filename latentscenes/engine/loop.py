@@ -245,7 +245,8 @@ def _run_phases(job: _Job, restart: bool, lr_scale: float | None) -> LoopState:
             _set_learning_rates(optimizer, base_lrs, phase, state.phase_step, state.lr_scale)
             start = time.perf_counter()
             batch = sampler.sample(
-                generator, config.scenes_per_batch, config.views_per_scene, config.rays_per_view, config.crop
+                generator, config.scenes_per_batch, config.views_per_scene, config.rays_per_view, config.crop,
+                config.split,
             )
             terms = model.loss_terms(batch, names, prepared)
             total = sum(weights[name] * terms[name] for name in names)

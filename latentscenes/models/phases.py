@@ -63,7 +63,7 @@ class LearningRates(_Weights):
 class PhaseConfig:
     steps: int = option(0, "optimisation steps in this phase (0 skips the phase)", min=0)
     scenes_per_batch: int = option(4, "scenes in one batch", min=1)
-    views_per_scene: int = option(4, "training views per scene in one batch", min=1)
+    views_per_scene: int = option(4, "views per scene in one batch", min=1)
     rays_per_view: int = option(
         0,
         "random rays per view (0 = whole images): RGB rays, or for Encode-Scene the latent pixels under "
@@ -90,6 +90,11 @@ class PhaseConfig:
         min=0,
     )
     min_gain: float = option(0.05, "dB the validation PSNR must gain within `patience` evaluations (early stopping)", min=0.0)
+    split: Literal["train", "val"] = option(
+        "train",
+        "the views a batch draws: 'train', or 'val' (data.num_val_views: views the scenes never fit, on which "
+        "only the autoencoder may train, as in stage 1's `novel` phase)",
+    )
     count: Literal["steps", "visits"] = option(
         "steps",
         "what steps, decay_every and freeze_mlp_last count: optimisation steps, or visits per scene (a scene's "

@@ -43,7 +43,7 @@ def run_stage(
     On completion writes `curve.json` (held-out PSNR against training seconds) and renders
     of held-out views, then calls `on_finish` (in every process).
     """
-    check_early_stopping(config)
+    check_phase_settings(config)
     eval_config: EvalConfig = config.eval
     logging: LoggingConfig = config.logging
     world = current_world()
@@ -86,9 +86,17 @@ def run_stage(
     return state
 
 
-def check_early_stopping(config: object) -> None:
+def check_phase_settings(config: object) -> None:
+    """What the phases of `config` ask of the data and evaluation, checked before a run
+    starts: early stopping and phases on validation views. `config` has `data`, `eval` and
+    phase sections."""
+    _check_early_stopping(config)
+    _check_splits(config)
+
+
+def _check_early_stopping(config: object) -> None:
     """A phase that stops early (`patience`) needs validation views and evaluations during
-    training; checked before a run starts. `config` has `data`, `eval` and phase sections."""
+    training."""
     for field in fields(config):
         phase = getattr(config, field.name)
         if not isinstance(phase, PhaseConfig) or not phase.patience:
@@ -100,6 +108,32 @@ def check_early_stopping(config: object) -> None:
             )
         if not config.eval.every:
             raise ConfigError(f"config key '{field.name}.patience' needs evaluations during training: set eval.every")
+
+
+def _check_splits(config: object) -> None:
+    """A phase on the validation views needs them and may train only the autoencoder (the
+    scenes, bases and MLP never fit those views)."""
+    for field in fields(config):
+        phase = getattr(config, field.name)
+        if not isinstance(phase, PhaseConfig) or phase.split == "train" or not phase.steps:
+            continue
+        if not config.data.num_val_views:
+            raise ConfigError(
+                f"config key '{field.name}.split' is '{phase.split}': set data.num_val_views (views per scene "
+                "that the scenes never train on)"
+            )
+        fitted = [group for group in phase.lr.active() if group not in ("encoder", "decoder")]
+        if fitted:
+            raise ConfigError(
+                f"config key '{field.name}.split' is '{phase.split}' but the phase trains "
+                f"{', '.join(fitted)} (set {', '.join(f'{field.name}.lr.{g}=0' for g in fitted)}): "
+                "only the autoencoder may learn from views the scenes never fit"
+            )
+        if phase.loss.es and not phase.lr.encoder:
+            raise ConfigError(
+                f"config key '{field.name}.split' is '{phase.split}' with Encode-Scene on cached latents, "
+                "which hold the training views only"
+            )
 
 
 def held_out_metrics(model: TrainableModel, scenes: list[tuple[int, Scene]], views: int) -> dict[str, float]:
