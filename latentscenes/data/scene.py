@@ -69,8 +69,9 @@ class Scene:
     cam2world: float32 (V, 4, 4), OpenCV (x right, y down, z forward).
     intrinsics: float32 (V, 3, 3), pixels of the loaded resolution (H, W).
     view_names: V names (file stems). The first `num_test_views` views are the test split,
-    the next `num_val_views` the validation split (never trained on, never reported: the
-    views that settings and stopping are chosen on), the rest the training split.
+    the next `num_val_views` the validation split (never fitted by the scenes, never reported:
+    the views that settings and stopping are chosen on; only a phase on them may train the
+    autoencoder), the rest the training split.
     """
 
     scene_id: str
