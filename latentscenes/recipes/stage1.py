@@ -10,8 +10,8 @@ Recipe (each phase can be switched off with `<phase>.steps=0`):
    per-module learning rates. By default the decoder trains and the encoder stays fixed;
    the paper trains both (`configs/train.yaml`).
 4. `novel` (off unless `novel.steps` > 0): Decode-Scene on views the scenes never fitted
-   (their validation views, `data.num_val_views`), training the decoder alone, so that it
-   decodes the latents a scene renders at novel views.
+   (their validation views, `data.num_val_views`) and the AE term on them, training the
+   decoder alone, so that it decodes the latents a scene renders at novel views.
 The autoencoder is also written to `RUN/autoencoder/` (diffusers folder + normaliser),
 loadable with `autoencoder.vae=RUN/autoencoder` or by stage 2 (`fit --space latent --from`).
 Defaults are the best settings measured (docs/benchmarks.md, "Package defaults").
@@ -88,10 +88,10 @@ class TrainConfig:
     novel: PhaseConfig = option(
         PhaseConfig(
             steps=0, scenes_per_batch=4, views_per_scene=2, split="val",
-            loss=LossWeights(ds=1.0), lr=LearningRates(decoder=1e-4),
+            loss=LossWeights(ds=1.0, ae=1.0), lr=LearningRates(decoder=1e-4),
         ),
         "phase C, novel views: Decode-Scene on the scenes' validation views (data.num_val_views), which no "
-        "other phase fits; only the decoder trains",
+        "other phase fits, and the AE term on them to keep reconstruction; only the decoder trains",
     )
     eval: EvalConfig = option(EvalConfig(), "evaluation during training")
     logging: LoggingConfig = option(LoggingConfig(), "logs and checkpoints")
