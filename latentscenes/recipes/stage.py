@@ -97,43 +97,47 @@ def check_phase_settings(config: object) -> None:
 def _check_early_stopping(config: object) -> None:
     """A phase that stops early (`patience`) needs validation views and evaluations during
     training."""
-    for field in fields(config):
-        phase = getattr(config, field.name)
-        if not isinstance(phase, PhaseConfig) or not phase.patience:
+    for name, phase in _phase_sections(config):
+        if not phase.patience:
             continue
         if not config.data.num_val_views:
             raise ConfigError(
-                f"config key '{field.name}.patience' stops on the validation PSNR: set data.num_val_views "
+                f"config key '{name}.patience' stops on the validation PSNR: set data.num_val_views "
                 "(views per scene held out for choosing, never reported)"
             )
         if not config.eval.every:
-            raise ConfigError(f"config key '{field.name}.patience' needs evaluations during training: set eval.every")
+            raise ConfigError(f"config key '{name}.patience' needs evaluations during training: set eval.every")
 
 
 def _check_splits(config: object) -> None:
     """A phase on the validation views needs them and may train only the autoencoder (the
     scenes, bases and MLP never fit those views)."""
-    for field in fields(config):
-        phase = getattr(config, field.name)
-        if not isinstance(phase, PhaseConfig) or phase.split == "train" or not phase.steps:
+    for name, phase in _phase_sections(config):
+        if phase.split == "train" or not phase.steps:
             continue
         if not config.data.num_val_views:
             raise ConfigError(
-                f"config key '{field.name}.split' is '{phase.split}': set data.num_val_views (views per scene "
+                f"config key '{name}.split' is '{phase.split}': set data.num_val_views (views per scene "
                 "that the scenes never train on)"
             )
         fitted = [group for group in phase.lr.active() if group not in ("encoder", "decoder")]
         if fitted:
             raise ConfigError(
-                f"config key '{field.name}.split' is '{phase.split}' but the phase trains "
-                f"{', '.join(fitted)} (set {', '.join(f'{field.name}.lr.{g}=0' for g in fitted)}): "
+                f"config key '{name}.split' is '{phase.split}' but the phase trains "
+                f"{', '.join(fitted)} (set {', '.join(f'{name}.lr.{g}=0' for g in fitted)}): "
                 "only the autoencoder may learn from views the scenes never fit"
             )
         if phase.loss.es and not phase.lr.encoder:
             raise ConfigError(
-                f"config key '{field.name}.split' is '{phase.split}' with Encode-Scene on cached latents, "
+                f"config key '{name}.split' is '{phase.split}' with Encode-Scene on cached latents, "
                 "which hold the training views only"
             )
+
+
+def _phase_sections(config: object) -> list[tuple[str, PhaseConfig]]:
+    """(name, phase config) of every phase section of a stage config."""
+    sections = ((field.name, getattr(config, field.name)) for field in fields(config))
+    return [(name, value) for name, value in sections if isinstance(value, PhaseConfig)]
 
 
 def held_out_metrics(model: TrainableModel, scenes: list[tuple[int, Scene]], views: int) -> dict[str, float]:
