@@ -42,6 +42,18 @@ from latentscenes.weights import is_builtin, training_seconds
 
 AUTOENCODER_FOLDER = "autoencoder"
 
+# A new scene rendered at a view it never fitted gives latents with errors that fitting never
+# shows the decoder: this phase teaches them (measured in docs/benchmarks.md, "A decoder for
+# novel views"). Stage 1 and stage 2 (on refitted stage-1 scenes) both offer it, off by default.
+NOVEL_VIEWS = PhaseConfig(
+    steps=0, scenes_per_batch=4, views_per_scene=2, split="val",
+    loss=LossWeights(ds=1.0, ae=1.0), lr=LearningRates(decoder=1e-4),
+)
+NOVEL_VIEWS_HELP = (
+    "Decode-Scene on the scenes' validation views (data.num_val_views), which no other phase fits, and "
+    "the AE term on them to keep reconstruction; only the decoder trains"
+)
+
 
 @dataclass
 class TrainConfig:
@@ -82,17 +94,7 @@ class TrainConfig:
         ),
         "phase B, joint: ES + DS + AE + TV; the decoder trains, the encoder only with lr.encoder > 0",
     )
-    # A new scene rendered at a view it never fitted gives latents with errors the joint phase
-    # never showed the decoder: here it learns them (measured in docs/benchmarks.md,
-    # "A decoder for novel views").
-    novel: PhaseConfig = option(
-        PhaseConfig(
-            steps=0, scenes_per_batch=4, views_per_scene=2, split="val",
-            loss=LossWeights(ds=1.0, ae=1.0), lr=LearningRates(decoder=1e-4),
-        ),
-        "phase C, novel views: Decode-Scene on the scenes' validation views (data.num_val_views), which no "
-        "other phase fits, and the AE term on them to keep reconstruction; only the decoder trains",
-    )
+    novel: PhaseConfig = option(NOVEL_VIEWS, "phase C, novel views: " + NOVEL_VIEWS_HELP)
     eval: EvalConfig = option(EvalConfig(), "evaluation during training")
     logging: LoggingConfig = option(LoggingConfig(), "logs and checkpoints")
     seed: int = option(0, "seed of initialisation and sampling")

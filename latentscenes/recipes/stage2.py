@@ -10,7 +10,12 @@ these departures from the paper; `configs/fit-latent.yaml` keeps its choices). R
 1. `encode`: Encode-Scene only on cached latents, autoencoder frozen, decaying lr.
 2. `decode`: Decode-Scene only, the decoder fine-tuned (encoder frozen); the fine-tuned
    decoder is saved with these scenes.
-Either phase can be switched off (`encode.steps=0` is the paper's "Decode-pre-Encode"-less
+3. `novel` (off): the decoder alone on renders of the scenes' validation views, which they
+   never fitted. Run on stage-1 scenes refitted here (`data` = some stage-1 scenes,
+   `decode.steps=0`), it makes a decoder for new scenes' novel views: the run writes
+   `RUN/autoencoder/` whenever a phase trained the decoder, and later stage-2 runs take it
+   with `autoencoder=RUN/autoencoder` (the encoder must be stage 1's).
+Any phase can be switched off (`encode.steps=0` is the paper's "Decode-pre-Encode"-less
 variant, `decode.steps=0` its "Encode-Scene only").
 """
 
@@ -23,22 +28,23 @@ from typing import Literal
 
 import torch
 
-from latentscenes.autoencoder import load_autoencoder
+from latentscenes.autoencoder import LatentAutoencoder, load_autoencoder, save_autoencoder
 from latentscenes.config import load_config, option
 from latentscenes.data import DataConfig, SceneCollection
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.distributed import load_shard
 from latentscenes.engine.loop import LoopState
 from latentscenes.engine.runs import RunDir, open_run, run_kind
-from latentscenes.errors import LatentScenesError
+from latentscenes.errors import ConfigError, LatentScenesError
 from latentscenes.models.latent import LatentScenes
 from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.parallel import current_world
 from latentscenes.recipes.settings import EvalConfig, LoggingConfig
 from latentscenes.recipes.stage import run_stage
-from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder
+from latentscenes.recipes.stage1 import NOVEL_VIEWS, NOVEL_VIEWS_HELP, TrainConfig, autoencoder_folder
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.scenes.warm_start import warm_start
+from latentscenes.weights import builtin_folder, is_builtin
 
 
 @dataclass
@@ -48,6 +54,12 @@ class FitLatentConfig:
     data: DataConfig = option(DataConfig(), "the new scenes")
     stage1: str = option(
         "", "stage-1 run folder, relative to this run's folder (set by --from): autoencoder, bases, MLP, plane sizes"
+    )
+    autoencoder: str = option(
+        "",
+        "the autoencoder instead of stage 1's: builtin:<name> or a folder (relative to the working directory) "
+        "with stage 1's encoder and another decoder, e.g. RUN/autoencoder of a stage-2 run whose `novel` phase "
+        "trained it; empty = stage 1's",
     )
     bases: Literal["finetune", "freeze"] = option("finetune", "train the stage-1 base planes further, or freeze them")
     mlp_init: Literal["reinit", "reuse"] = option(
@@ -80,13 +92,14 @@ class FitLatentConfig:
         ),
         "phase B: Decode-Scene on whole views, decoder fine-tuned (encoder frozen)",
     )
+    novel: PhaseConfig = option(NOVEL_VIEWS, "phase C, novel views: " + NOVEL_VIEWS_HELP)
     eval: EvalConfig = option(EvalConfig(), "evaluation during training")
     logging: LoggingConfig = option(LoggingConfig(), "logs and checkpoints")
     seed: int = option(0, "seed of initialisation and sampling")
 
 
 def stage2_phases(config: FitLatentConfig):
-    phases = {"encode": config.encode, "decode": config.decode}
+    phases = {"encode": config.encode, "decode": config.decode, "novel": config.novel}
     if config.bases == "freeze":
         phases = {name: replace(phase, lr=replace(phase.lr, bases=0.0)) for name, phase in phases.items()}
     return recipe(**phases)
@@ -125,7 +138,7 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
     if config.micro_resolution:
         planes = replace(planes, micro_resolution=config.micro_resolution)
     model = LatentScenes(
-        collection.scenes, load_autoencoder(autoencoder_folder(first)), planes, first_config.mlp,
+        collection.scenes, stage2_autoencoder(config, autoencoder_folder(first)), planes, first_config.mlp,
         config.render, first_config.autoencoder, cache_folder=run.root / "latent-cache",
     )
     tensors, _ = load_checkpoint(first.checkpoints)
@@ -133,9 +146,52 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
     return model
 
 
+def stage2_autoencoder(config: FitLatentConfig, stage1_folder: Path) -> LatentAutoencoder:
+    """Stage 1's autoencoder (in `stage1_folder`), or `config.autoencoder` when it has stage 1's
+    encoder and normaliser: stage 1's bases and MLP live in that latent space, so only the
+    decoder may differ."""
+    own = load_autoencoder(stage1_folder)
+    if not config.autoencoder:
+        return own
+    source = config.autoencoder
+    folder = builtin_folder(source, key="autoencoder") if is_builtin(source) else Path(source)
+    if not folder.is_dir():
+        raise ConfigError(f"config key 'autoencoder': {source} is not a folder (nor builtin:<name>)")
+    other = load_autoencoder(folder)
+    mine, theirs = _latent_space_tensors(own), _latent_space_tensors(other)
+    if mine.keys() != theirs.keys() or any(not torch.equal(mine[k], theirs[k]) for k in mine):
+        raise LatentScenesError(
+            f"config key 'autoencoder': {source} encodes into another latent space than stage 1's "
+            f"autoencoder ({stage1_folder}): its encoder or latent normaliser differs, and stage 1's bases "
+            "and MLP were learned in that space; only the decoder may change"
+        )
+    return other
+
+
+def _latent_space_tensors(autoencoder: LatentAutoencoder) -> dict[str, torch.Tensor]:
+    """What decides the latents an autoencoder gives: its encoder half and its normaliser."""
+    vae = autoencoder.vae.state_dict()
+    tensors = {k: v for k, v in vae.items() if k.startswith(("encoder.", "quant_conv."))}
+    tensors.update({f"normalizer.{k}": v for k, v in autoencoder.normalizer.state_dict().items()})
+    return tensors
+
+
+def trains_decoder(config: FitLatentConfig) -> bool:
+    return any(phase.config.lr.decoder > 0 for phase in stage2_phases(config))
+
+
 def fit_stage2(config: FitLatentConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
-    collection, first_scene = load_shard(config.data, current_world())
+    world = current_world()
+    collection, first_scene = load_shard(config.data, world)
     model = build_stage2_model(config, collection, run, first_scene)
     phases = stage2_phases(config)
     model.check_phases(phases)
-    return run_stage(model, phases, collection, run, config, config.seed, resume, stop_after, first_scene=first_scene)
+
+    def export(state: LoopState) -> None:
+        if world.is_main and trains_decoder(config):
+            save_autoencoder(model.autoencoder, autoencoder_folder(run))
+
+    return run_stage(
+        model, phases, collection, run, config, config.seed, resume, stop_after, on_finish=export,
+        first_scene=first_scene,
+    )

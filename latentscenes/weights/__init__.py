@@ -31,12 +31,13 @@ def is_builtin(source: str) -> bool:
     return source.startswith(PREFIX)
 
 
-def builtin_folder(source: str) -> Path:
-    """The folder of `builtin:<name>`; an unknown name is a `ConfigError` listing the known ones."""
+def builtin_folder(source: str, key: str = "autoencoder.vae") -> Path:
+    """The folder of `builtin:<name>`; an unknown name is a `ConfigError` naming the config
+    `key` and listing the known ones."""
     name = source[len(PREFIX) :]
     if name not in builtin_names():
         raise ConfigError(
-            f"config key 'autoencoder.vae': no shipped weights named {name!r} "
+            f"config key '{key}': no shipped weights named {name!r} "
             f"(shipped: {', '.join(PREFIX + n for n in builtin_names()) or 'none'})"
         )
     return _root() / name
