@@ -10,7 +10,8 @@ from latentscenes.engine.checkpoint import save_checkpoint
 from latentscenes.engine.runs import create_run
 from latentscenes.evaluation.costs import amortised_speedups
 from latentscenes.recipes.stage1 import TrainConfig, one_time_seconds
-from latentscenes.weights import builtin_folder
+from latentscenes.recipes.stage2 import FitLatentConfig, stage2_one_time_seconds
+from latentscenes.weights import builtin_folder, provenance
 
 
 def test_one_time_costs_are_spread_over_the_scenes():
@@ -40,3 +41,20 @@ def test_a_stage1_runs_one_time_costs_count_the_shipped_autoencoder_it_started_f
         expected = sum(shipped)
         assert all(seconds > 0 for seconds in shipped)
     assert one_time_seconds(run) == {"autoencoder": pytest.approx(expected), "stage1": 123.5}
+
+
+def test_a_decoder_given_to_stage_2_adds_its_own_training_once(tmp_path):
+    """`autoencoder=` shares stage 1's encoder, so only the decoder's training is added: a
+    shipped one's own seconds (not those it started from, already in stage 1's), or those of
+    the run whose autoencoder folder it is."""
+    stage1 = create_run(tmp_path / "stage1", load_config(TrainConfig, None, ["autoencoder.vae="]), kind="train")
+    save_checkpoint(stage1.checkpoints, "step-00000100", {"x": torch.zeros(1)}, {"train_seconds": 100.0})
+    refit = create_run(tmp_path / "refit", load_config(FitLatentConfig), kind="fit-latent")
+    save_checkpoint(refit.checkpoints, "step-00000300", {"x": torch.zeros(1)}, {"train_seconds": 40.0})
+    shipped = provenance("builtin:torcs-cars-3d")["train_seconds"]
+    cases = {"": None, str(refit.root / "autoencoder"): 40.0, str(tmp_path / "elsewhere"): 0.0,
+             "builtin:torcs-cars-3d": shipped}
+    for source, decoder in cases.items():
+        parts = stage2_one_time_seconds(load_config(FitLatentConfig, None, [f"autoencoder={source}"]), stage1)
+        expected = {"autoencoder": 0.0, "stage1": 100.0} | ({} if decoder is None else {"decoder": decoder})
+        assert parts == pytest.approx(expected), source

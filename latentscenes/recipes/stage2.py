@@ -34,17 +34,17 @@ from latentscenes.data import DataConfig, SceneCollection
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.distributed import load_shard
 from latentscenes.engine.loop import LoopState
-from latentscenes.engine.runs import RunDir, open_run, run_kind
+from latentscenes.engine.runs import RUN_FILE, RunDir, open_run, run_kind
 from latentscenes.errors import ConfigError, LatentScenesError
 from latentscenes.models.latent import LatentScenes
 from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.parallel import current_world
 from latentscenes.recipes.settings import EvalConfig, LoggingConfig
 from latentscenes.recipes.stage import run_stage
-from latentscenes.recipes.stage1 import NOVEL_VIEWS, NOVEL_VIEWS_HELP, TrainConfig, autoencoder_folder
+from latentscenes.recipes.stage1 import NOVEL_VIEWS, NOVEL_VIEWS_HELP, TrainConfig, autoencoder_folder, one_time_seconds
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.scenes.warm_start import warm_start
-from latentscenes.weights import builtin_folder, is_builtin
+from latentscenes.weights import builtin_folder, is_builtin, provenance
 
 
 @dataclass
@@ -174,6 +174,23 @@ def _latent_space_tensors(autoencoder: LatentAutoencoder) -> dict[str, torch.Ten
     tensors = {k: v for k, v in vae.items() if k.startswith(("encoder.", "quant_conv."))}
     tensors.update({f"normalizer.{k}": v for k, v in autoencoder.normalizer.state_dict().items()})
     return tensors
+
+
+def stage2_one_time_seconds(config: FitLatentConfig, stage1: RunDir) -> dict[str, float]:
+    """What new scenes fitted with `config` from the finished stage-1 run `stage1` cost once:
+    stage 1's parts (`one_time_seconds`) and, with `autoencoder=`, `decoder`: the training of
+    that decoder. Its encoder is stage 1's (checked when the run starts), so only the
+    decoder's own training is added: a shipped one's `train_seconds`, or the training seconds
+    of the run whose `autoencoder/` folder it is; 0 for another folder (not recorded)."""
+    parts = one_time_seconds(stage1)
+    source = config.autoencoder
+    if is_builtin(source):
+        parts["decoder"] = float(provenance(source)["train_seconds"])
+    elif source and (Path(source).parent / RUN_FILE).is_file():
+        parts["decoder"] = float(load_checkpoint(open_run(Path(source).parent).checkpoints)[1]["train_seconds"])
+    elif source:
+        parts["decoder"] = 0.0
+    return parts
 
 
 def trains_decoder(config: FitLatentConfig) -> bool:
