@@ -88,3 +88,20 @@ def test_3d_aware_weights_decode_resampled_latents_as_well_as_their_own():
     assert aware_own > 28.0
     assert aware_own - aware_resampled < 2.0 < plain_own - plain_resampled
     assert aware_resampled > plain_resampled + 1.0
+
+
+def test_novel_view_decoder_keeps_the_3d_aware_latent_space():
+    """`builtin:torcs-cars-3d-novel` is `builtin:torcs-cars-3d` with another decoder: the same
+    encoder and normaliser (so stage-1 runs made with either take it as stage 2's
+    `autoencoder=`), a decoder that still reconstructs shapes it never saw."""
+    aware = build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-3d")).state_dict()
+    novel_ae = build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-3d-novel"))
+    novel = novel_ae.state_dict()
+    decoder = [name for name in aware if name.startswith(("vae.decoder.", "vae.post_quant_conv."))]
+    assert aware.keys() == novel.keys() and decoder
+    assert all(torch.equal(aware[name], novel[name]) for name in aware if name not in decoder)
+    assert not all(torch.equal(aware[name], novel[name]) for name in decoder)
+    assert reconstruction_psnr(novel_ae, model_images(coloured_shapes())) > 28.0
+    record = provenance("builtin:torcs-cars-3d-novel")
+    assert record["starts_from"] == "builtin:torcs-cars-3d" and "novel.steps=" in record["command"]
+    assert training_seconds("builtin:torcs-cars-3d-novel") == record["train_seconds"] + training_seconds("builtin:torcs-cars-3d")
