@@ -41,6 +41,8 @@ class FitRGBConfig:
     planes: TriPlaneConfig = option(TriPlaneConfig(micro_macro=False), "Tri-Plane sizes")
     mlp: DecoderConfig = option(DecoderConfig(), "the shared MLP")
     render: RenderConfig = option(RenderConfig(), "volume rendering")
+    # Planes at 3e-2: with per-row Adam step counts (RowAdam) a scene's rows no longer get the
+    # oversized first updates that made 1e-2 enough (docs/benchmarks.md, "The demo").
     fit: PhaseConfig = option(
         PhaseConfig(
             steps=600,
@@ -48,7 +50,7 @@ class FitRGBConfig:
             views_per_scene=4,
             rays_per_view=256,
             loss=LossWeights(rgb=1.0),
-            lr=LearningRates(planes=1e-2, mlp=1e-2),
+            lr=LearningRates(planes=3e-2, mlp=1e-2),
             lr_decay=0.8,
             decay_every=150,
         ),
