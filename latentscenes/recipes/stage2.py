@@ -170,10 +170,8 @@ def stage2_autoencoder(config: FitLatentConfig, stage1_folder: Path) -> LatentAu
 
 def _latent_space_tensors(autoencoder: LatentAutoencoder) -> dict[str, torch.Tensor]:
     """What decides the latents an autoencoder gives: its encoder half and its normaliser."""
-    vae = autoencoder.vae.state_dict()
-    tensors = {k: v for k, v in vae.items() if k.startswith(("encoder.", "quant_conv."))}
-    tensors.update({f"normalizer.{k}": v for k, v in autoencoder.normalizer.state_dict().items()})
-    return tensors
+    normalizer = {f"normalizer.{k}": v for k, v in autoencoder.normalizer.state_dict().items()}
+    return autoencoder.encoder_state() | normalizer
 
 
 def stage2_one_time_seconds(config: FitLatentConfig, stage1: RunDir) -> dict[str, float]:
