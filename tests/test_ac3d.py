@@ -150,3 +150,15 @@ def test_corrupt_files_raise_data_error_naming_the_file_and_line(tmp_path, text,
 def test_missing_file_raises_data_error(tmp_path):
     with pytest.raises(DataError, match="cannot read AC3D mesh"):
         read_ac3d(tmp_path / "nope.acc")
+
+
+def test_a_missing_last_child_at_the_end_of_the_file_is_tolerated(tmp_path):
+    """`kids 3` with two children that end the file (as in some FlightGear models): the two are kept;
+    a file cut inside an object still fails (the parametrised case above)."""
+    path = tmp_path / "overstated.ac"
+    path.write_text(AC.replace("kids 2", "kids 3", 1) + "\n\n")
+    mesh = read_ac3d(path)
+    assert sorted(p.name for p in mesh.parts) == ["", "body.rgb"]
+    assert mesh.num_triangles == parse_ac3d(AC).num_triangles
+    with pytest.raises(DataError, match="file ends"):
+        parse_ac3d(AC.replace("kids 2", "kids 3", 1) + "OBJECT poly\n")

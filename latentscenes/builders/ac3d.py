@@ -21,6 +21,10 @@ The format is line based::
     index u v [u v ...]               # .acc: one UV pair per texture layer
     kids 0
 
+A file that ends cleanly where another child OBJECT was announced (some exporters of
+FlightGear's models overstate the last ``kids`` count; FlightGear loads those files) keeps
+the objects read so far; a file that ends inside an object is an error.
+
 Surface types: 0 polygon (triangulated as a fan), 1 closed line and 2 line (skipped),
 4 triangle strip (TORCS's extension; odd triangles have their first two corners swapped,
 as OpenGL does, and degenerate triangles are dropped).
@@ -95,6 +99,10 @@ class _Parser:
             if raw:
                 return raw.split()
         raise self.error(f"file ends where {what} was expected", line=len(self.lines))
+
+    def at_end(self) -> bool:
+        """True when only blank lines are left."""
+        return all(not self.lines[i].strip() for i in range(self.pos, len(self.lines)))
 
     def numbers(self, tokens: list[str], count: int, what: str, kind=float) -> list:
         if len(tokens) < count:
@@ -195,6 +203,8 @@ class _Parser:
         if len(surfaces):
             self.add_surfaces(vertices, vertex_normals, surfaces, texture, texrep, texoff, linear, offset)
         for _ in range(kids):
+            if self.at_end():  # the announced child is missing at the end of the file
+                break
             tokens = self.next_line("a child OBJECT")
             if tokens[0] != "OBJECT":
                 raise self.error(f"expected a child OBJECT, got {tokens[0]!r}")
