@@ -394,7 +394,7 @@ def test_torcs_errors_name_the_problem(tmp_path, monkeypatch):
         TorcsSource(empty)
     with pytest.raises(DataError, match="does not exist"):
         TorcsSource(tmp_path / "missing")
-    monkeypatch.setattr("latentscenes.builders.torcs.shutil.which", lambda name: None)
+    monkeypatch.setattr("latentscenes.builders.debian.shutil.which", lambda name: None)
     with pytest.raises(DataError, match="apt-get.*not available.*--torcs-root"):
         fetch_torcs_data(tmp_path / "cache")
 

@@ -26,11 +26,6 @@ with the standing-still quadrant of ``tex-wheel.rgb``, the outer one dished 5 cm
 from __future__ import annotations
 
 import math
-import os
-import shlex
-import shutil
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -40,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from latentscenes.builders.ac3d import read_ac3d
+from latentscenes.builders.debian import cache_dir, fetch_package, fetched_deb
 from latentscenes.builders.mesh import Mesh, MeshPart, face_normals
 from latentscenes.builders.source import Entry, Source, file_digest, interleave
 from latentscenes.builders.variants import Variant, shift_hue
@@ -65,11 +61,6 @@ HOW_TO_GET = (
 
 
 # -- the tree ---------------------------------------------------------------------------
-def cache_dir() -> Path:
-    """``$LATENTSCENES_CACHE`` or ``~/.cache/latentscenes``."""
-    return Path(os.environ.get("LATENTSCENES_CACHE") or Path.home() / ".cache" / "latentscenes")
-
-
 def resolve_torcs_root(root: str | Path | None) -> Path:
     """The folder holding ``cars/`` and ``drivers/``: `root` or its ``usr/share/games/torcs``;
     with no `root`, the cached package tree (fetched with apt on first use)."""
@@ -86,44 +77,9 @@ def resolve_torcs_root(root: str | Path | None) -> Path:
 
 def fetch_torcs_data(folder: Path) -> Path:
     """Download ``torcs-data`` with apt into `folder` and extract cars/ and drivers/ there (once)."""
-    tree = folder / TREE
-    if (tree / "cars").is_dir() and (folder / ".complete").is_file():
-        return tree
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise DataError(f"cannot fetch {PACKAGE}: apt-get/dpkg-deb are not available here; {HOW_TO_GET}")
-    folder.mkdir(parents=True, exist_ok=True)
-    debs = sorted(folder.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        print(f"downloading {PACKAGE} (about 330 MB) into {folder} with apt-get download ...", flush=True)
-        result = subprocess.run(["apt-get", "download", PACKAGE], cwd=folder, capture_output=True, text=True)
-        debs = sorted(folder.glob(f"{PACKAGE}_*.deb"))
-        if result.returncode != 0 or not debs:
-            message = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no .deb appeared"]
-            raise DataError(
-                f"`apt-get download {PACKAGE}` failed in {folder}: {message[0]} "
-                f"(try `sudo apt-get update` first); or {HOW_TO_GET}"
-            )
-    deb = debs[-1]
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder))
-    try:
-        members = [f"./{TREE}/cars", f"./{TREE}/drivers"]
-        command = f"dpkg-deb --fsys-tarfile {_quote(deb)} | tar -x -C {_quote(staging)} {' '.join(members)}"
-        result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
-        if result.returncode != 0:
-            detail = result.stderr.strip()[-300:]
-            raise DataError(f"{deb}: extracting cars/ and drivers/ failed: {detail}; {HOW_TO_GET}")
-        if (folder / "usr").exists():
-            shutil.rmtree(folder / "usr")
-        os.replace(staging / "usr", folder / "usr")
-        (folder / ".complete").write_text(deb.name + "\n")
-        deb.unlink()  # 330 MB; cars/ and drivers/ are about 50 MB
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return tree
-
-
-def _quote(path: Path) -> str:
-    return shlex.quote(str(path))
+    members = [(TREE / "cars").as_posix(), (TREE / "drivers").as_posix()]
+    fetch_package(PACKAGE, folder, members, "about 330 MB; cars/ and drivers/ are about 50 MB", HOW_TO_GET)
+    return folder / TREE
 
 
 # -- car parameters -----------------------------------------------------------------------
@@ -467,8 +423,7 @@ class TorcsSource(Source):
         return {"mesh": file_digest(car.mesh_file), "livery": file_digest(self._livery_path(entry))}
 
     def describe(self) -> dict:
-        marker = self.root.parents[3] / ".complete" if len(self.root.parents) > 3 else None
-        fetched = marker.read_text().strip() if marker is not None and marker.is_file() else None
+        fetched = fetched_deb(self.root.parents[3]) if len(self.root.parents) > 3 else None  # above TREE
         return {
             "name": self.name,
             "package": fetched or PACKAGE,

@@ -1,0 +1,78 @@
+"""Mesh sources from Debian packages: fetched once with apt into a cache, only the folders used.
+
+``fetch_package`` runs ``apt-get download PACKAGE`` in the cache folder and extracts the
+given members with ``dpkg-deb --fsys-tarfile PACKAGE.deb | tar -x MEMBERS``, then deletes
+the ``.deb``. A ``.complete`` file holding the ``.deb``'s name marks a finished extraction
+(sources record it in meta.json); a ``.deb`` already in the folder is used without a download.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from latentscenes.errors import DataError
+
+COMPLETE = ".complete"
+
+
+def cache_dir() -> Path:
+    """``$LATENTSCENES_CACHE`` or ``~/.cache/latentscenes``."""
+    return Path(os.environ.get("LATENTSCENES_CACHE") or Path.home() / ".cache" / "latentscenes")
+
+
+def fetch_package(package: str, folder: Path, members: list[str], size: str, how_to_get: str) -> None:
+    """Download `package` with apt into `folder` and extract `members` (paths inside the package,
+    e.g. ``usr/share/games/torcs/cars``) below `folder` (once). `size` (e.g. "about 330 MB") is
+    printed before the download; `how_to_get` ends every error message."""
+    if all((folder / member).exists() for member in members) and (folder / COMPLETE).is_file():
+        return
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise DataError(f"cannot fetch {package}: apt-get/dpkg-deb are not available here; {how_to_get}")
+    folder.mkdir(parents=True, exist_ok=True)
+    debs = sorted(folder.glob(f"{package}_*.deb"))
+    if not debs:
+        print(f"downloading {package} ({size}) into {folder} with apt-get download ...", flush=True)
+        result = subprocess.run(["apt-get", "download", package], cwd=folder, capture_output=True, text=True,
+                                check=False)
+        debs = sorted(folder.glob(f"{package}_*.deb"))
+        if result.returncode != 0 or not debs:
+            message = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no .deb appeared"]
+            raise DataError(
+                f"`apt-get download {package}` failed in {folder}: {message[0]} "
+                f"(try `sudo apt-get update` first); or {how_to_get}"
+            )
+    deb = debs[-1]
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder))
+    tops = sorted({Path(member).parts[0] for member in members})
+    try:
+        paths = " ".join(_quote(f"./{member}") for member in members)
+        command = f"dpkg-deb --fsys-tarfile {_quote(deb)} | tar -x -C {_quote(staging)} {paths}"
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            detail = result.stderr.strip()[-300:]
+            names = ", ".join(Path(member).name + "/" for member in members)
+            raise DataError(f"{deb}: extracting {names} failed: {detail}; {how_to_get}")
+        for top in tops:
+            if (folder / top).exists():
+                shutil.rmtree(folder / top)
+            os.replace(staging / top, folder / top)
+        (folder / COMPLETE).write_text(deb.name + "\n")
+        deb.unlink()  # only the extracted members are kept
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetched_deb(folder: Path) -> str | None:
+    """The name of the ``.deb`` that `fetch_package` extracted into `folder`, if any."""
+    marker = folder / COMPLETE
+    return marker.read_text().strip() if marker.is_file() else None
+
+
+def _quote(path: str | Path) -> str:
+    return shlex.quote(str(path))
