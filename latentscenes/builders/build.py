@@ -49,7 +49,7 @@ from latentscenes.errors import DataError
 from latentscenes.io import atomic_write_json
 
 BUILDER_VERSION = 1
-SOURCES = ("torcs", "pybullet-objects")
+SOURCES = ("torcs", "flightgear-aircraft", "pybullet-objects")
 SPLITS = ("none", "mesh")
 META = "meta.json"
 CONTACT_SHEET = "contact_sheet.png"
@@ -120,11 +120,15 @@ class BuildResult:
     meta: dict = field(repr=False, default_factory=dict)
 
 
-def make_source(name: str, torcs_root: str | Path | None = None) -> Source:
+def make_source(name: str, torcs_root: str | Path | None = None, flightgear_root: str | Path | None = None) -> Source:
     if name == "torcs":
         from latentscenes.builders.torcs import TorcsSource
 
         return TorcsSource(torcs_root)
+    if name == "flightgear-aircraft":
+        from latentscenes.builders.flightgear import FlightGearAircraftSource
+
+        return FlightGearAircraftSource(flightgear_root)
     if name == "pybullet-objects":
         from latentscenes.builders.pybullet_objects import PybulletObjectsSource
 
@@ -264,6 +268,7 @@ def build_dataset(
     settings: BuildSettings,
     *,
     torcs_root: str | Path | None = None,
+    flightgear_root: str | Path | None = None,
     workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -280,7 +285,7 @@ def build_dataset(
     start_time = time.perf_counter()
     settings.validate()
     out = Path(out)
-    source = source or make_source(settings.source, torcs_root)
+    source = source or make_source(settings.source, torcs_root, flightgear_root)
     plans, groups = plan_scenes(source, settings)
     settings_json = asdict(settings)
     _prepare_out(out, settings_json, overwrite)

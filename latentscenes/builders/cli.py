@@ -13,6 +13,12 @@ sources:
                     (e.g. /usr/share/games/torcs, or an extracted .deb's root). Without it the
                     package is fetched once with `apt-get download torcs-data` into
                     $LATENTSCENES_CACHE/torcs (default ~/.cache/latentscenes/torcs).
+  flightgear-aircraft
+                    real textured aircraft from Debian's flightgear-data-ai package (FlightGear's
+                    AI traffic: 78 models, 1164 liveries); --flightgear-root DIR is the folder
+                    holding AI/Aircraft/ (e.g. /usr/share/games/flightgear, or an extracted .deb's
+                    root). Without it the package is fetched once with `apt-get download
+                    flightgear-data-ai` into $LATENTSCENES_CACHE/flightgear.
   pybullet-objects  the 1000 random_urdfs objects shipped inside the pybullet wheel (no apt).
 
 Beyond the distinct source objects, scenes are deterministic variants (livery hue shift,
@@ -24,12 +30,14 @@ settings.
 examples:
   latentscenes data build torcs --out data/cars --scenes 76
   latentscenes data build torcs --out data/cars1000 --scenes 1000 --split-by mesh --holdout-meshes 0.5
+  latentscenes data build flightgear-aircraft --out data/aircraft --scenes 200 --split-by mesh
   latentscenes data build pybullet-objects --out data/blobs --scenes 8 --views 12 --size 64
 """
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Render a multi-view dataset in the SRN layout: real TORCS cars or pybullet's objects."
+    parser.description = ("Render a multi-view dataset in the SRN layout: real TORCS cars, FlightGear aircraft or "
+                          "pybullet's objects.")
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     defaults = BuildSettings()
@@ -54,6 +62,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default {defaults.holdout_meshes})")
     parser.add_argument("--torcs-root", default=None, metavar="DIR",
                         help="extracted torcs-data tree (the folder with cars/ and drivers/)")
+    parser.add_argument("--flightgear-root", default=None, metavar="DIR",
+                        help="FlightGear data tree with AI/Aircraft/ (an extracted flightgear-data-ai)")
     parser.add_argument("--workers", type=int, default=None, metavar="W",
                         help="render processes (default min(2, CPUs))")
     parser.add_argument("--overwrite", action="store_true",
@@ -84,10 +94,13 @@ def run_build(args: argparse.Namespace) -> int:
         raise DataError(f"--workers must be >= 1, got {args.workers}")
     if args.torcs_root is not None and args.source != "torcs":
         raise DataError("--torcs-root only applies to the torcs source")
+    if args.flightgear_root is not None and args.source != "flightgear-aircraft":
+        raise DataError("--flightgear-root only applies to the flightgear-aircraft source")
     result = build_dataset(
         args.out,
         settings_from_args(args),
         torcs_root=args.torcs_root,
+        flightgear_root=args.flightgear_root,
         workers=args.workers,
         overwrite=args.overwrite,
         progress=not args.no_progress,

@@ -54,7 +54,7 @@ def add_parser(subparsers) -> None:
 
     build = commands.add_parser(
         "build",
-        help="render a dataset in the SRN layout (torcs cars, pybullet objects)",
+        help="render a dataset in the SRN layout (torcs cars, flightgear aircraft, pybullet objects)",
         description="Render a multi-view dataset in the SRN layout.",
     )
     try:
