@@ -139,3 +139,20 @@ def test_a_bad_override_fails_before_anything_is_built_with_one_clear_error(tmp_
     key = bad.split("=")[0].removeprefix("latent.").removeprefix("rgb.")
     assert f"'{key}'" in error and error.count("\n") == 1 and "Traceback" not in error
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--flightgear-root", "fg"], "--flightgear-root only applies to the flightgear-aircraft source"),
+        (["--torcs-root", "torcs"], "--torcs-root only applies to the torcs source"),
+        (["--holdout-meshes", "1.5"], "--holdout-meshes must be a fraction in (0, 1) or a whole number"),
+    ],
+)
+def test_a_bad_build_option_fails_before_anything_is_built(tmp_path, capsys, extra, message):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--source", "pybullet-objects", "--scenes", "6", "--views", "14", "--size", "32"]
+    assert main([*args, "--no-progress", *extra]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1 and "Traceback" not in error
+    assert not (out / "data" / "meta.json").exists() and not (out / "runs").exists()

@@ -86,16 +86,23 @@ def settings_from_args(args: argparse.Namespace) -> BuildSettings:
     )
 
 
+def check_source_roots(source: str, torcs_root: str | None, flightgear_root: str | None) -> None:
+    """Refuse a tree option given for another source (it would be silently ignored)."""
+    from latentscenes.errors import DataError
+
+    if torcs_root is not None and source != "torcs":
+        raise DataError("--torcs-root only applies to the torcs source")
+    if flightgear_root is not None and source != "flightgear-aircraft":
+        raise DataError("--flightgear-root only applies to the flightgear-aircraft source")
+
+
 def run_build(args: argparse.Namespace) -> int:
     from latentscenes.builders.build import build_dataset, describe_result
     from latentscenes.errors import DataError
 
     if args.workers is not None and args.workers < 1:
         raise DataError(f"--workers must be >= 1, got {args.workers}")
-    if args.torcs_root is not None and args.source != "torcs":
-        raise DataError("--torcs-root only applies to the torcs source")
-    if args.flightgear_root is not None and args.source != "flightgear-aircraft":
-        raise DataError("--flightgear-root only applies to the flightgear-aircraft source")
+    check_source_roots(args.source, args.torcs_root, args.flightgear_root)
     result = build_dataset(
         args.out,
         settings_from_args(args),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from latentscenes.builders.build import SOURCES
+from latentscenes.builders.cli import check_source_roots
 from latentscenes.studies.demo import DemoSettings, format_summary, run_demo
 
 
@@ -23,12 +25,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", default="demo", help="folder for data and runs (default ./demo)")
-    parser.add_argument("--source", choices=["torcs", "pybullet-objects"], default="torcs",
-                        help="dataset source (pybullet-objects needs no apt; default torcs)")
+    parser.add_argument("--source", choices=SOURCES, default="torcs",
+                        help="dataset source: torcs (cars), flightgear-aircraft (a category the shipped "
+                        "autoencoder never saw), pybullet-objects (needs no apt); default torcs")
     parser.add_argument("--scenes", type=int, default=76, help="scenes to build (default 76: every TORCS car)")
     parser.add_argument("--views", type=int, default=30, help="views per scene, the first 10 held out (default 30)")
     parser.add_argument("--size", type=int, default=128, help="image size (default 128)")
+    parser.add_argument("--holdout-meshes", type=float, default=3,
+                        help="new scenes: all scenes of this many meshes (>= 1), or about this fraction of the "
+                        "scenes in whole meshes (< 1; e.g. 0.22 for flightgear-aircraft, whose first scenes "
+                        "are one per model); default 3 (17 of the 76 TORCS cars)")
     parser.add_argument("--torcs-root", help="an extracted torcs-data tree (default: fetch and cache it)")
+    parser.add_argument("--flightgear-root", help="an extracted flightgear-data-ai tree (default: fetch and cache it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",
@@ -38,10 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_source_roots(args.source, args.torcs_root, args.flightgear_root)
     summary = run_demo(
         DemoSettings(
             out=Path(args.out), source=args.source, scenes=args.scenes, views=args.views, size=args.size,
-            torcs_root=args.torcs_root, overrides=tuple(args.overrides), progress=not args.no_progress,
+            holdout_meshes=args.holdout_meshes, torcs_root=args.torcs_root, flightgear_root=args.flightgear_root,
+            overrides=tuple(args.overrides), progress=not args.no_progress,
         )
     )
     print(format_summary(summary))

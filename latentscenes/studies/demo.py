@@ -56,8 +56,9 @@ class DemoSettings:
     scenes: int = 76
     views: int = 30
     size: int = 128
-    holdout_meshes: float = 3
+    holdout_meshes: float = 3  # >= 1: that many meshes; < 1: that fraction of the scenes
     torcs_root: str | None = None
+    flightgear_root: str | None = None
     overrides: tuple[str, ...] = ()  # key=value for stage 1; latent.key=value / rgb.key=value for the others
     progress: bool = True
 
@@ -83,7 +84,8 @@ def run_demo(settings: DemoSettings) -> dict:
         source=settings.source, scenes=settings.scenes, views=settings.views, size=settings.size,
         split_by="mesh", holdout_meshes=settings.holdout_meshes,
     )
-    build_dataset(data, build, torcs_root=settings.torcs_root, progress=settings.progress)
+    build_dataset(data, build, torcs_root=settings.torcs_root, flightgear_root=settings.flightgear_root,
+                  progress=settings.progress)
     groups = json.loads((data / "meta.json").read_text())["groups"]
     train_group, holdout = groups["train"], groups["holdout"]
     select = {
