@@ -4,12 +4,17 @@ After a training run, the heap that `latentscenes.process` keeps at the run's pe
 serves every later allocation, and a second run in the same process trained markedly slower
 (docs/design.md). Commands that chain several training runs (`demo`, `aware`, `bench scale`)
 give each one a fresh process. A second call with the same folder resumes the run there
-instead of redoing it.
+instead of redoing it. The child exits when the process that started it is gone: a `demo`
+or `bench` killed from outside (a SIGTERM reaches only that process) must not leave its run
+training on unseen, racing a later resume of the same folder.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -30,15 +35,17 @@ def train_in_fresh_process(
     evaluation points of its training curve) and `peak_rss_bytes`, the peak resident memory of
     the processes that trained it (earlier ones too, for a resumed run). Errors raised
     in the child reach the caller unchanged."""
-    args = (folder, config_cls, kind, fit, config_file, overrides, torch.get_num_threads())
+    args = (folder, config_cls, kind, fit, config_file, overrides, torch.get_num_threads(), os.getpid())
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         result = pool.submit(_train, *args).result()
     return open_run(folder), result
 
 
 def _train(
-    folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str], threads: int
+    folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str], threads: int,
+    parent: int,
 ) -> dict:
+    exit_with_parent(parent)
     tune_process(threads)
     resume = (folder / "config.yaml").is_file()
     config = None if resume else load_config(config_cls, config_file, overrides)  # a bad one creates no folder
@@ -54,3 +61,16 @@ def _train(
         "history": state.history,
         "peak_rss_bytes": max(state.peak_rss_bytes, peak_rss_bytes()),
     }
+
+
+def exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Exit this process (status 1) once process `parent` is no longer its parent: a daemon
+    thread checks every `every` seconds. Checkpoints are written atomically, so a run left at
+    any point resumes from its last complete one."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
