@@ -181,8 +181,8 @@ def format_summary(summary: dict) -> str:
     latent, rgb, stage1 = summary["latent"], summary["rgb"], summary["stage1"]
     data = summary["data"]
     lines = [
-        f"{data['new_scenes']} new cars from meshes {', '.join(data['new_meshes'])} "
-        f"(stage 1: {data['stage1_scenes']} cars from {len(data['stage1_meshes'])} other meshes)",
+        f"{data['new_scenes']} new scenes from meshes {', '.join(data['new_meshes'])} "
+        f"(stage 1: {data['stage1_scenes']} scenes from {len(data['stage1_meshes'])} other meshes)",
         f"{'':<22}{'test PSNR':>10}{'SSIM':>8}{'s / scene':>11}",
         f"{'latent Tri-Planes':<22}{latent['test']['psnr']:>10.2f}{latent['test']['ssim']:>8.3f}"
         f"{latent['seconds_per_scene']:>11.1f}",
@@ -194,7 +194,7 @@ def format_summary(summary: dict) -> str:
         _matched_line(summary["near_rgb_plateau"]["matched"], data["new_scenes"]),
         _matched_line(summary["matched"], data["new_scenes"]),
         f"stage 1 took {stage1['train_seconds']:.0f} s: {stage1['per_new_scene_seconds']:.1f} s per new scene "
-        "if amortised over these cars alone (less per scene as more scenes share it)",
+        "if amortised over these scenes alone (less per scene as more scenes share it)",
     ]
     if summary["amortised"]:
         one_time = summary["one_time_seconds"]
