@@ -15,9 +15,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="the method end to end on real TORCS cars, next to the RGB baseline",
         description=(
-            "Build real textured TORCS cars (fetched with apt-get download, or --torcs-root), train\n"
-            "stage 1 on cars from some meshes, learn cars from other meshes in its latent space\n"
-            "(stage 2), fit the RGB Tri-Plane baseline on the same cars, and print held-out PSNR and\n"
+            "Build real textured TORCS cars (fetched with apt-get download, or --torcs-root; --source\n"
+            "flightgear-aircraft: airliners, a category the shipped autoencoder never saw), train\n"
+            "stage 1 on scenes from some meshes, learn scenes from other meshes in its latent space\n"
+            "(stage 2), fit the RGB Tri-Plane baseline on the same scenes, and print held-out PSNR and\n"
             "per-scene training time side by side; write OUT/report.html (latentscenes report of the\n"
             "three runs) and print its path. CPU-sized settings: the packaged\n"
             "configs/demo-*.yaml. Re-running with the same --out resumes instead of redoing."
