@@ -68,6 +68,23 @@ def fetch_package(package: str, folder: Path, members: list[str], size: str, how
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def resolve_package_root(
+    root: str | Path | None, option: str, tree: Path, marker: Path, fetch, how_to_get: str
+) -> Path:
+    """The folder holding `marker`: `root` or its `tree` below it (an extracted ``.deb``); with no
+    `root`, `fetch()` (the cached package tree, fetched with apt on first use). A `root` without
+    either is refused in one line naming `option`."""
+    if root is None:
+        return fetch()
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"{option} {root} does not exist; {how_to_get}")
+    for candidate in (root, root / tree):
+        if (candidate / marker).is_dir():
+            return candidate
+    raise DataError(f"{option} {root} holds no {marker}/ folder (nor {tree / marker}); {how_to_get}")
+
+
 def fetched_deb(folder: Path) -> str | None:
     """The name of the ``.deb`` that `fetch_package` extracted into `folder`, if any."""
     marker = folder / COMPLETE

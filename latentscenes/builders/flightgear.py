@@ -43,7 +43,12 @@ from pathlib import Path
 import numpy as np
 
 from latentscenes.builders.ac3d import read_ac3d
-from latentscenes.builders.debian import cache_dir, fetch_package, fetched_deb
+from latentscenes.builders.debian import (
+    cache_dir,
+    fetch_package,
+    fetched_deb,
+    resolve_package_root,
+)
 from latentscenes.builders.mesh import Mesh
 from latentscenes.builders.source import Entry, Source, file_digest, interleave
 from latentscenes.builders.torcs import load_texture
@@ -69,15 +74,10 @@ HOW_TO_GET = (
 def resolve_flightgear_root(root: str | Path | None) -> Path:
     """FG_ROOT, the folder holding ``AI/Aircraft/``: `root` or its ``usr/share/games/flightgear``;
     with no `root`, the cached package tree (fetched with apt on first use)."""
-    if root is None:
-        return fetch_flightgear_data(cache_dir() / "flightgear")
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise DataError(f"--flightgear-root {root} does not exist; {HOW_TO_GET}")
-    for candidate in (root, root / TREE):
-        if (candidate / AIRCRAFT).is_dir():
-            return candidate
-    raise DataError(f"--flightgear-root {root} holds no {AIRCRAFT}/ folder (nor {TREE / AIRCRAFT}); {HOW_TO_GET}")
+    return resolve_package_root(
+        root, "--flightgear-root", TREE, AIRCRAFT,
+        lambda: fetch_flightgear_data(cache_dir() / "flightgear"), HOW_TO_GET,
+    )
 
 
 def fetch_flightgear_data(folder: Path) -> Path:

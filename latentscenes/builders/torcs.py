@@ -35,7 +35,12 @@ import numpy as np
 from PIL import Image
 
 from latentscenes.builders.ac3d import read_ac3d
-from latentscenes.builders.debian import cache_dir, fetch_package, fetched_deb
+from latentscenes.builders.debian import (
+    cache_dir,
+    fetch_package,
+    fetched_deb,
+    resolve_package_root,
+)
 from latentscenes.builders.mesh import Mesh, MeshPart, face_normals
 from latentscenes.builders.source import Entry, Source, file_digest, interleave
 from latentscenes.builders.variants import Variant, shift_hue
@@ -64,15 +69,9 @@ HOW_TO_GET = (
 def resolve_torcs_root(root: str | Path | None) -> Path:
     """The folder holding ``cars/`` and ``drivers/``: `root` or its ``usr/share/games/torcs``;
     with no `root`, the cached package tree (fetched with apt on first use)."""
-    if root is None:
-        return fetch_torcs_data(cache_dir() / "torcs")
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise DataError(f"--torcs-root {root} does not exist; {HOW_TO_GET}")
-    for candidate in (root, root / TREE):
-        if (candidate / "cars").is_dir():
-            return candidate
-    raise DataError(f"--torcs-root {root} holds no cars/ folder (nor {TREE}/cars); {HOW_TO_GET}")
+    return resolve_package_root(
+        root, "--torcs-root", TREE, Path("cars"), lambda: fetch_torcs_data(cache_dir() / "torcs"), HOW_TO_GET
+    )
 
 
 def fetch_torcs_data(folder: Path) -> Path:
