@@ -51,7 +51,7 @@ from latentscenes.builders.debian import (
 )
 from latentscenes.builders.mesh import Mesh
 from latentscenes.builders.source import Entry, Source, file_digest, interleave
-from latentscenes.builders.torcs import load_texture
+from latentscenes.builders.textures import load_texture
 from latentscenes.builders.variants import Variant, shift_hue
 from latentscenes.errors import DataError
 

@@ -32,7 +32,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from latentscenes.builders.ac3d import read_ac3d
 from latentscenes.builders.debian import (
@@ -43,12 +42,12 @@ from latentscenes.builders.debian import (
 )
 from latentscenes.builders.mesh import Mesh, MeshPart, face_normals
 from latentscenes.builders.source import Entry, Source, file_digest, interleave
+from latentscenes.builders.textures import load_texture
 from latentscenes.builders.variants import Variant, shift_hue
 from latentscenes.errors import DataError
 
 PACKAGE = "torcs-data"
 TREE = Path("usr/share/games/torcs")
-GLASS = np.array([28, 32, 40])  # what see-through texels (alpha < 1) are drawn over
 TREAD_COLOR = (0.09, 0.09, 0.09)
 INNER_RIM_SHADE = 0.3
 RIM_DISH = 0.05  # metres the rim centre sits inside the tyre's outer face (TORCS: 0.05)
@@ -261,19 +260,6 @@ def rim_choices(root: Path, cars: list[str]) -> list[str]:
 
 
 # -- textures and meshes ------------------------------------------------------------------
-def load_texture(path: Path) -> np.ndarray:
-    """An SGI/PNG texture as upright uint8 (h, w, 3); see-through texels drawn over dark glass."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            rgba = np.asarray(image.convert("RGBA"))
-    except (OSError, ValueError, SyntaxError) as error:
-        raise DataError(f"{path}: cannot read texture image: {error}") from None
-    alpha = rgba[..., 3:].astype(np.uint32)
-    rgb = rgba[..., :3].astype(np.uint32) * alpha + GLASS.astype(np.uint32) * (255 - alpha)
-    return ((rgb + 127) // 255).astype(np.uint8)
-
-
 @lru_cache(maxsize=32)
 def _read_body(path: Path) -> Mesh:
     return read_ac3d(path)
