@@ -74,6 +74,11 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
         fast = near["matched"]["fast_seconds"] / new + one_time / row["scenes"]
         assert row["speedup"] == pytest.approx(near["matched"]["slow_seconds"] / new / fast)
     assert "latent Tri-Planes" in printed and "RGB Tri-Planes" in printed and "faster" in printed
+    threads = torch.get_num_threads()  # the demo ran in this process, with its threads
+    side_by_side = threads >= 2  # then the RGB baseline trained beside stages 1 and 2, each with half
+    assert summary["threads"] == {"side_by_side": side_by_side, "rgb": threads // 2 if side_by_side else threads,
+                                  "stage1_and_latent": threads - threads // 2 if side_by_side else threads}
+    assert ("trained beside stages 1 and 2" in printed) == side_by_side
     assert f"to reach {near['matched']['psnr']:.2f} dB" in printed and "over its last quarter" in printed
 
 

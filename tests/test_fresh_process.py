@@ -47,3 +47,84 @@ def test_the_child_exits_soon_after_its_parent_is_killed(tmp_path):
             parent.kill()
         if child is not None and _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def _raise_a_data_error(config, run, resume=False):
+    from latentscenes.errors import DataError
+
+    raise DataError(f"{run.root}: no scenes here")
+
+
+def _exit_without_a_word(config, run, resume=False):
+    os._exit(3)
+
+
+def _stamp_start_and_end(config, run, resume=False):
+    """A stand-in training run: records when it ran and with how many threads."""
+    import torch
+
+    from latentscenes.engine.loop import LoopState
+
+    start = time.time()
+    time.sleep(2.0)
+    state = LoopState()
+    state.history = [{"start": start, "end": time.time(), "threads": torch.get_num_threads()}]
+    return state
+
+
+@pytest.mark.slow  # spawns fresh processes (a few seconds each)
+def test_an_error_in_the_child_reaches_the_caller_as_itself(tmp_path):
+    from latentscenes.engine.fresh_process import train_in_fresh_process
+    from latentscenes.errors import DataError
+    from latentscenes.recipes.rgb import FitRGBConfig
+
+    with pytest.raises(DataError, match="no scenes here"):
+        train_in_fresh_process(tmp_path / "run", FitRGBConfig, "fit-rgb", _raise_a_data_error, None, [])
+
+
+@pytest.mark.slow
+def test_a_child_that_dies_without_a_result_is_reported_with_its_exit_code(tmp_path):
+    from latentscenes.engine.fresh_process import train_in_fresh_process
+    from latentscenes.errors import LatentScenesError
+    from latentscenes.recipes.rgb import FitRGBConfig
+
+    with pytest.raises(LatentScenesError, match=r"ended \(exit code 3\) without a result"):
+        train_in_fresh_process(tmp_path / "run", FitRGBConfig, "fit-rgb", _exit_without_a_word, None, [])
+
+
+@pytest.mark.slow
+def test_two_fresh_trainings_run_side_by_side_with_their_own_threads(tmp_path):
+    from latentscenes.engine.fresh_process import FreshTraining
+    from latentscenes.recipes.rgb import FitRGBConfig
+
+    first = FreshTraining(tmp_path / "a", FitRGBConfig, "fit-rgb", _stamp_start_and_end, None, [], threads=1)
+    second = FreshTraining(tmp_path / "b", FitRGBConfig, "fit-rgb", _stamp_start_and_end, None, [], threads=2)
+    try:
+        (run_a, a), (run_b, b) = first.result(), second.result()
+    finally:
+        first.stop()
+        second.stop()
+    a, b = a["history"][0], b["history"][0]
+    assert (a["threads"], b["threads"]) == (1, 2)
+    assert a["start"] < b["end"] and b["start"] < a["end"], (a, b)  # the two ran at the same time
+    assert run_a.root == tmp_path / "a" and run_b.root == tmp_path / "b"
+
+
+@pytest.mark.slow
+def test_stopping_a_training_ends_its_child(tmp_path):
+    from latentscenes.engine.fresh_process import FreshTraining
+    from latentscenes.recipes.rgb import FitRGBConfig
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from orphan_parent import wait_a_long_time
+    finally:
+        sys.path.pop(0)
+    training = FreshTraining(tmp_path / "run", FitRGBConfig, "fit-rgb", wait_a_long_time, None, [])
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "run" / "child.pid").is_file():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.2)
+    child = int((tmp_path / "run" / "child.pid").read_text())
+    training.stop()
+    assert not _alive(child)

@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "stage 1 on scenes from some meshes, learn scenes from other meshes in its latent space\n"
             "(stage 2), fit the RGB Tri-Plane baseline on the same scenes, and print held-out PSNR and\n"
             "per-scene training time side by side; write OUT/report.html (latentscenes report of the\n"
-            "three runs) and print its path. CPU-sized settings: the packaged\n"
+            "three runs) and print its path. The RGB baseline trains beside stages 1 and 2 (half of\n"
+            "torch's threads each; --one-at-a-time to run it after them). CPU-sized settings: the packaged\n"
             "configs/demo-*.yaml. Re-running with the same --out resumes instead of redoing."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,6 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--torcs-root", help="an extracted torcs-data tree (default: fetch and cache it)")
     parser.add_argument("--flightgear-root", help="an extracted flightgear-data-ai tree (default: fetch and cache it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="train the RGB baseline after stage 2 with all of torch's threads, instead of beside "
+                        "stage 1 and stage 2 with half of them (the default when there are two or more)")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",
         help="overrides of the stage-1 config; latent.key=value and rgb.key=value override stage 2 and "
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             out=Path(args.out), source=args.source, scenes=args.scenes, views=args.views, size=args.size,
             holdout_meshes=args.holdout_meshes, torcs_root=args.torcs_root, flightgear_root=args.flightgear_root,
             overrides=tuple(args.overrides), progress=not args.no_progress,
+            side_by_side=not args.one_at_a_time,
         )
     )
     print(format_summary(summary))

@@ -16,29 +16,78 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
 from latentscenes.config import load_config
+from latentscenes.errors import LatentScenesError
 from latentscenes.engine.runs import RunDir, create_run, hold_run, open_run, resume_run
 from latentscenes.process import peak_rss_bytes, tune_process
 
 
 def train_in_fresh_process(
-    folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str]
+    folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str],
+    threads: int | None = None,
 ) -> tuple[RunDir, dict]:
-    """Train (or resume) the run in `folder` in a fresh process with torch's current thread
-    count: `fit(config, run, resume=...)` with the config built from `config_file` and
-    `overrides`. Returns the run and its `{"train_seconds", "wall_seconds", "history"}` (the
-    evaluation points of its training curve) and `peak_rss_bytes`, the peak resident memory of
-    the processes that trained it (earlier ones too, for a resumed run). Errors raised
-    in the child reach the caller unchanged."""
-    args = (folder, config_cls, kind, fit, config_file, overrides, torch.get_num_threads(), os.getpid())
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        result = pool.submit(_train, *args).result()
-    return open_run(folder), result
+    """Train (or resume) the run in `folder` in a fresh process with `threads` torch threads
+    (None: torch's current count): `fit(config, run, resume=...)` with the config built from
+    `config_file` and `overrides`. Returns the run and its `{"train_seconds", "wall_seconds",
+    "history"}` (the evaluation points of its training curve) and `peak_rss_bytes`, the peak
+    resident memory of the processes that trained it (earlier ones too, for a resumed run).
+    Errors raised in the child reach the caller unchanged."""
+    training = FreshTraining(folder, config_cls, kind, fit, config_file, overrides, threads)
+    try:
+        return training.result()
+    finally:
+        training.stop()
+
+
+class FreshTraining:
+    """`train_in_fresh_process` started, not yet waited for: two of them train side by side
+    (`demo` runs the RGB baseline beside stage 1 and stage 2). `result()` waits; `stop()`
+    ends a child still training (its checkpoints are atomic, so the run resumes later)."""
+
+    def __init__(
+        self, folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None,
+        overrides: list[str], threads: int | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        context = multiprocessing.get_context("spawn")
+        self._receive, send = context.Pipe(duplex=False)
+        threads = threads or torch.get_num_threads()
+        args = (send, self.folder, config_cls, kind, fit, config_file, overrides, threads, os.getpid())
+        self._process = context.Process(target=_train_and_send, args=args, name=f"train {self.folder.name}")
+        self._process.start()
+        send.close()  # the child holds the other end: the pipe reports EOF once the child is gone
+
+    def result(self) -> tuple[RunDir, dict]:
+        try:
+            outcome, value = self._receive.recv()
+        except EOFError:
+            self._process.join()
+            raise LatentScenesError(
+                f"the process training {self.folder} ended (exit code {self._process.exitcode}) without a result"
+            ) from None
+        self._process.join()
+        if outcome == "error":
+            raise value
+        return open_run(self.folder), value
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._receive.close()
+
+
+def _train_and_send(send, *args) -> None:
+    try:
+        outcome = ("ok", _train(*args))
+    except BaseException as error:  # noqa: BLE001 - every error goes back to the caller, which raises it
+        outcome = ("error", error)
+    send.send(outcome)
+    send.close()
 
 
 def _train(
