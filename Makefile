@@ -24,4 +24,4 @@ demo: install
 	$(BIN)/latentscenes demo
 
 test: install-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
