@@ -161,3 +161,19 @@ def test_a_bad_build_option_fails_before_anything_is_built(tmp_path, capsys, ext
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1 and "Traceback" not in error
     assert not (out / "data" / "meta.json").exists() and not (out / "runs").exists()
+
+
+@pytest.mark.parametrize(("flag", "side_by_side"), [([], True), (["--one-at-a-time"], False)])
+def test_one_at_a_time_reaches_the_demo_settings(monkeypatch, tmp_path, flag, side_by_side):
+    from latentscenes.cli import demo as demo_cli
+
+    class Stop(Exception):
+        pass
+
+    def capture(settings):
+        assert settings.side_by_side is side_by_side
+        raise Stop
+
+    monkeypatch.setattr(demo_cli, "run_demo", capture)
+    with pytest.raises(Stop):
+        main(["demo", "--out", str(tmp_path / "demo"), "--source", "pybullet-objects", *flag])
