@@ -55,6 +55,9 @@ def test_bench_scale_writes_every_field(objects_32px, tmp_path, capsys):
     # stage 1's training time is a one-time cost, amortised over the N scenes
     assert result["one_time_seconds"] > 0 and result["one_time"]["autoencoder"] == 0.0  # trained from scratch here
     assert result["one_time_seconds"] == result["one_time"]["stage1"]
+    threads = torch.get_num_threads()  # the bench ran in this process: side by side from two threads on
+    expected = {"latent": threads - threads // 2, "rgb": threads // 2} if threads >= 2 else {"latent": 1, "rgb": 1}
+    assert result["threads_per_run"] == expected
     assert math.isclose(latent["seconds_per_scene"], latent["train_seconds_per_scene"] + result["one_time_seconds"] / 2)
     assert rgb["seconds_per_scene"] == rgb["train_seconds_per_scene"]
     # RGB planes 3 x 8 x 16 x 16 float32 = 24,576 bytes, Adam moments twice that, one int64 step count;
@@ -105,3 +108,19 @@ def test_a_bad_override_fails_before_any_run_with_one_clear_error(tmp_path, caps
     error = capsys.readouterr().err
     assert bad.split("=")[0].split(".", 1)[1] in error and error.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("flag", "side_by_side"), [([], True), (["--one-at-a-time"], False)])
+def test_one_at_a_time_reaches_the_bench_settings(monkeypatch, tmp_path, flag, side_by_side):
+    import latentscenes.bench.scale as scale
+
+    class Stop(Exception):
+        pass
+
+    def capture(settings):
+        assert settings.side_by_side is side_by_side
+        raise Stop
+
+    monkeypatch.setattr(scale, "run_scale", capture)
+    with pytest.raises(Stop):
+        main(["bench", "scale", "--from", str(tmp_path), "--data", str(tmp_path), "--scenes", "2", *flag])

@@ -1,7 +1,9 @@
 """`latentscenes bench scale`: what a scene costs as the number of scenes N grows.
 
 For each N, stage 2 (latent) and the RGB baseline learn the same N new scenes (scenes
-`start` .. `start + N - 1` of `data`), each run in a fresh process, and each is measured:
+`start` .. `start + N - 1` of `data`), each run in a fresh process, the two side by side with
+half of torch's threads each (or one after the other with all of them: `side_by_side=False`;
+`threads_per_run` in bench.json says which), and each is measured:
 
 - `seconds_per_scene`: training seconds / N, plus for the latent method the one-time costs
   amortised over N: stage 1's training, that of the shipped autoencoder it started from and
@@ -43,7 +45,7 @@ from latentscenes.cameras import scale_intrinsics
 from latentscenes.config import load_config
 from latentscenes.data import Scene
 from latentscenes.engine.footprint import scene_footprint
-from latentscenes.engine.fresh_process import train_in_fresh_process
+from latentscenes.engine.fresh_process import FreshTraining, train_in_fresh_process
 from latentscenes.engine.runs import open_run
 from latentscenes.evaluation.curves import matched_speedup
 from latentscenes.evaluation.evaluate import evaluate_model
@@ -76,6 +78,7 @@ class ScaleSettings:
     psnr_views: int = 4
     target_psnr: float | None = None  # `matched` at this test PSNR; None: the lower of the two final ones
     progress: bool = False
+    side_by_side: bool = True  # both methods' runs at once, half of torch's threads each
 
 
 def run_scale(settings: ScaleSettings) -> dict:
@@ -90,13 +93,13 @@ def run_scale(settings: ScaleSettings) -> dict:
     for count in settings.counts:
         row = {"num_scenes": count}
         states = {}
-        for method in METHODS:
-            run, states[method] = _train(settings, method, count)
+        for method, (run, states[method]) in _train_both(settings, count).items():
             row[method] = _measure(settings, run, states[method], one_time if method == "latent" else 0.0)
         row["matched"] = _matched(states, count, one_time, settings.target_psnr)
         rows.append(row)
     settings_dict = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(settings).items()}
-    result = {"settings": settings_dict, "threads": torch.get_num_threads(), "one_time_seconds": one_time,
+    result = {"settings": settings_dict, "threads": torch.get_num_threads(),
+              "threads_per_run": _threads_per_run(settings), "one_time_seconds": one_time,
               "one_time": one_time_parts, "scales": rows}
     settings.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(settings.out / "bench.json", result)
@@ -105,15 +108,43 @@ def run_scale(settings: ScaleSettings) -> dict:
     return result
 
 
-def _train(settings: ScaleSettings, method: str, count: int):
+def _side_by_side(settings: ScaleSettings) -> bool:
+    return settings.side_by_side and torch.get_num_threads() >= 2
+
+
+def _threads_per_run(settings: ScaleSettings) -> dict[str, int]:
+    threads = torch.get_num_threads()
+    if _side_by_side(settings):
+        return {"latent": threads - threads // 2, "rgb": threads // 2}
+    return {"latent": threads, "rgb": threads}
+
+
+def _train_both(settings: ScaleSettings, count: int) -> dict[str, tuple]:
+    """Both methods' runs on the first `count` scenes: side by side (each with its share of
+    torch's threads), or one after the other. `{method: (run, state)}`."""
+    threads = _threads_per_run(settings)
+    if not _side_by_side(settings):
+        return {method: train_in_fresh_process(*_training(settings, method, count)) for method in METHODS}
+    # beside the latent run the RGB run shows no progress bar: two would garble one terminal
+    rgb = FreshTraining(*_training(settings, "rgb", count, silent=True), threads=threads["rgb"])
+    try:
+        latent = train_in_fresh_process(*_training(settings, "latent", count), threads=threads["latent"])
+        return {"latent": latent, "rgb": rgb.result()}
+    finally:
+        rgb.stop()
+
+
+def _training(settings: ScaleSettings, method: str, count: int, silent: bool = False) -> tuple:
+    """The arguments of `train_in_fresh_process` for one method's run on `count` scenes
+    (`silent`: without a progress bar whatever `settings.progress` says)."""
     select = [f"data.root={settings.data}", f"data.start={settings.start}", f"data.count={count}"]
-    quiet = [] if settings.progress else ["logging.progress=false"]
+    quiet = [] if settings.progress and not silent else ["logging.progress=false"]
     config_cls, config, own = _method_config(settings, method)
     folder = settings.out / "runs" / f"{method}-{count}"
     if method == "latent":
         select.append(f"stage1={Path(settings.stage1).resolve()}")
-        return train_in_fresh_process(folder, config_cls, "fit-latent", fit_stage2, config, [*select, *quiet, *own])
-    return train_in_fresh_process(folder, config_cls, "fit-rgb", fit_rgb, config, [*select, *quiet, *own])
+        return folder, config_cls, "fit-latent", fit_stage2, config, [*select, *quiet, *own]
+    return folder, config_cls, "fit-rgb", fit_rgb, config, [*select, *quiet, *own]
 
 
 def _method_config(settings: ScaleSettings, method: str) -> tuple[type, Path, list[str]]:

@@ -100,6 +100,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     scale.add_argument("--latent-config", default=None, metavar="FILE", help="stage-2 config (default: the demo's)")
     scale.add_argument("--rgb-config", default=None, metavar="FILE", help="RGB baseline config (default: the demo's)")
     scale.add_argument("--repeats", type=int, default=3, help="timed 128 x 128 renders per case (default 3)")
+    scale.add_argument("--one-at-a-time", action="store_true",
+                       help="train the RGB run after the latent one with all of torch's threads, instead of beside "
+                       "it with half of them (the default when there are two or more)")
     scale.add_argument(
         "--psnr-scenes", type=int, default=100,
         help="test PSNR on at most this many scenes, evenly spaced among the N (default 100)",
@@ -235,7 +238,7 @@ def _scale(args: argparse.Namespace) -> dict:
         latent_config=args.latent_config and Path(args.latent_config),
         rgb_config=args.rgb_config and Path(args.rgb_config),
         overrides=tuple(args.overrides), render_repeats=args.repeats, psnr_scenes=args.psnr_scenes,
-        psnr_views=args.psnr_views, target_psnr=args.target_psnr,
+        psnr_views=args.psnr_views, target_psnr=args.target_psnr, side_by_side=not args.one_at_a_time,
     )
     result = run_scale(quick(settings) if args.quick else settings)
     print(format_table(result))
