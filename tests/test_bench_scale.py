@@ -112,15 +112,9 @@ def test_a_bad_override_fails_before_any_run_with_one_clear_error(tmp_path, caps
 
 @pytest.mark.parametrize(("flag", "side_by_side"), [([], True), (["--one-at-a-time"], False)])
 def test_one_at_a_time_reaches_the_bench_settings(monkeypatch, tmp_path, flag, side_by_side):
+    from cli_capture import settings_passed_to
+
     import latentscenes.bench.scale as scale
 
-    class Stop(Exception):
-        pass
-
-    def capture(settings):
-        assert settings.side_by_side is side_by_side
-        raise Stop
-
-    monkeypatch.setattr(scale, "run_scale", capture)
-    with pytest.raises(Stop):
-        main(["bench", "scale", "--from", str(tmp_path), "--data", str(tmp_path), "--scenes", "2", *flag])
+    argv = ["bench", "scale", "--from", str(tmp_path), "--data", str(tmp_path), "--scenes", "2", *flag]
+    assert settings_passed_to(monkeypatch, scale, "run_scale", argv).side_by_side is side_by_side

@@ -165,15 +165,9 @@ def test_a_bad_build_option_fails_before_anything_is_built(tmp_path, capsys, ext
 
 @pytest.mark.parametrize(("flag", "side_by_side"), [([], True), (["--one-at-a-time"], False)])
 def test_one_at_a_time_reaches_the_demo_settings(monkeypatch, tmp_path, flag, side_by_side):
+    from cli_capture import settings_passed_to
+
     from latentscenes.cli import demo as demo_cli
 
-    class Stop(Exception):
-        pass
-
-    def capture(settings):
-        assert settings.side_by_side is side_by_side
-        raise Stop
-
-    monkeypatch.setattr(demo_cli, "run_demo", capture)
-    with pytest.raises(Stop):
-        main(["demo", "--out", str(tmp_path / "demo"), "--source", "pybullet-objects", *flag])
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--source", "pybullet-objects", *flag]
+    assert settings_passed_to(monkeypatch, demo_cli, "run_demo", argv).side_by_side is side_by_side
