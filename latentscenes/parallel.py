@@ -55,8 +55,8 @@ def join_world() -> Iterator[World]:
     dist.init_process_group(backend_for(torch.device("cpu")))
     try:
         yield current_world()
-        # Leave together: rank 0 holds the rendezvous store, and a rank still tearing down when
-        # it exits was seen to abort ("terminate called without an active exception").
+        # Leave together: once, under load, a rank aborted while the ranks tore the group down at
+        # different times ("terminate called without an active exception"; cause not pinned down).
         dist.barrier()
     finally:
         dist.destroy_process_group()
