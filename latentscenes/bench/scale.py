@@ -45,7 +45,7 @@ from latentscenes.cameras import scale_intrinsics
 from latentscenes.config import load_config
 from latentscenes.data import Scene
 from latentscenes.engine.footprint import scene_footprint
-from latentscenes.engine.fresh_process import FreshTraining, train_in_fresh_process
+from latentscenes.engine.fresh_process import FreshTraining, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import open_run
 from latentscenes.evaluation.curves import matched_speedup
 from latentscenes.evaluation.evaluate import evaluate_model
@@ -108,22 +108,16 @@ def run_scale(settings: ScaleSettings) -> dict:
     return result
 
 
-def _side_by_side(settings: ScaleSettings) -> bool:
-    return settings.side_by_side and torch.get_num_threads() >= 2
-
-
 def _threads_per_run(settings: ScaleSettings) -> dict[str, int]:
-    threads = torch.get_num_threads()
-    if _side_by_side(settings):
-        return {"latent": threads - threads // 2, "rgb": threads // 2}
-    return {"latent": threads, "rgb": threads}
+    latent, rgb = side_by_side_threads(settings.side_by_side) or (torch.get_num_threads(),) * 2
+    return {"latent": latent, "rgb": rgb}
 
 
 def _train_both(settings: ScaleSettings, count: int) -> dict[str, tuple]:
     """Both methods' runs on the first `count` scenes: side by side (each with its share of
     torch's threads), or one after the other. `{method: (run, state)}`."""
     threads = _threads_per_run(settings)
-    if not _side_by_side(settings):
+    if side_by_side_threads(settings.side_by_side) is None:
         return {method: train_in_fresh_process(*_training(settings, method, count)) for method in METHODS}
     # beside the latent run the RGB run shows no progress bar: two would garble one terminal
     rgb = FreshTraining(*_training(settings, "rgb", count, silent=True), threads=threads["rgb"])

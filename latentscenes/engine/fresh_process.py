@@ -43,6 +43,15 @@ def train_in_fresh_process(
         training.stop()
 
 
+def side_by_side_threads(wanted: bool) -> tuple[int, int] | None:
+    """Torch threads for two trainings side by side (the first takes the odd one), or None
+    where they run one after the other: not `wanted`, or fewer than two threads."""
+    threads = torch.get_num_threads()
+    if not wanted or threads < 2:
+        return None
+    return threads - threads // 2, threads // 2
+
+
 class FreshTraining:
     """`train_in_fresh_process` started, not yet waited for: two of them train side by side
     (`demo` runs the RGB baseline beside stage 1 and stage 2). `result()` waits; `stop()`

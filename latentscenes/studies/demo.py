@@ -39,7 +39,7 @@ from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
 from latentscenes.config import load_config
 from latentscenes.data import SceneCollection
-from latentscenes.engine.fresh_process import FreshTraining, train_in_fresh_process
+from latentscenes.engine.fresh_process import FreshTraining, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import RunDir
 from latentscenes.evaluation.costs import amortised_speedups
 from latentscenes.evaluation.curves import matched_speedup, near_plateau_speedup
@@ -100,14 +100,14 @@ def run_demo(settings: DemoSettings) -> dict:
     }
     quiet = [] if settings.progress else ["logging.progress=false"]
     runs = settings.out / "runs"
-    threads = torch.get_num_threads()
-    side_by_side = settings.side_by_side and threads >= 2
-    own_threads = threads - threads // 2 if side_by_side else threads
+    split = side_by_side_threads(settings.side_by_side)
+    side_by_side = split is not None
+    own_threads, rgb_threads = split or (torch.get_num_threads(),) * 2
     rgb_run = (runs / "rgb", FitRGBConfig, "fit-rgb", fit_rgb, packaged_config("demo-fit-rgb.yaml"),
                [*select["new"], *(["logging.progress=false"] if side_by_side else quiet),
                 *_overrides_of(settings.overrides, "rgb")])
     # Beside stage 1 and stage 2 the RGB run shows no progress bar: two would garble one terminal.
-    rgb_beside = FreshTraining(*rgb_run, threads=threads // 2) if side_by_side else None
+    rgb_beside = FreshTraining(*rgb_run, threads=rgb_threads) if side_by_side else None
     try:
         stage1, stage1_state = _stage(
             runs / "stage1", TrainConfig, "train", train_stage1, "demo-train.yaml",
@@ -136,8 +136,7 @@ def run_demo(settings: DemoSettings) -> dict:
         "matched": matched_speedup(latent_state["history"], rgb_state["history"]),
         "near_rgb_plateau": near_plateau_speedup(latent_state["history"], rgb_state["history"]),
     }
-    summary["threads"] = {"side_by_side": side_by_side, "stage1_and_latent": own_threads,
-                          "rgb": threads // 2 if side_by_side else threads}
+    summary["threads"] = {"side_by_side": side_by_side, "stage1_and_latent": own_threads, "rgb": rgb_threads}
     summary["one_time_seconds"] = one_time_seconds(stage1)
     summary["amortised"] = _amortised(summary["near_rgb_plateau"]["matched"], holdout["scenes"], summary["one_time_seconds"])
     summary["report"] = str(write_report([latent.root, rgb.root, stage1.root], settings.out / "report.html", DEMO_REPORT))
