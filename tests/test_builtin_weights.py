@@ -105,3 +105,18 @@ def test_novel_view_decoder_keeps_the_3d_aware_latent_space():
     record = provenance("builtin:torcs-cars-3d-novel")
     assert record["starts_from"] == "builtin:torcs-cars-3d" and "novel.steps=" in record["command"]
     assert training_seconds("builtin:torcs-cars-3d-novel") == record["train_seconds"] + training_seconds("builtin:torcs-cars-3d")
+
+
+def test_2x_weights_keep_more_latent_pixels_and_decode_their_resampling():
+    """`builtin:torcs-cars-2x-3d`: 64 x 64 x 8 latents for 128 px images, trained from scratch
+    (its provenance starts from nothing shipped), reconstructing shapes it never saw and decoding
+    their resampled latents almost as well."""
+    ae = build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-2x-3d"))
+    assert ae.downsample_factor == 2 and ae.latent_shape(128, 128) == (8, 64, 64)
+    own, resampled = _psnr_of_reconstruction_and_of_resampled_latents("torcs-cars-2x-3d")
+    assert own > 30.0 and own - resampled < 2.0
+    record = provenance("builtin:torcs-cars-2x-3d")
+    assert "starts_from" not in record and "autoencoder.downsample=2" in record["command"]
+    assert record["command"].count("train-3d-aware.yaml") == 1
+    assert training_seconds("builtin:torcs-cars-2x-3d") == record["train_seconds"]
+    assert record["heldout_meshes"] == provenance("builtin:torcs-cars")["heldout_meshes"]
