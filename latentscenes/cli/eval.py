@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentscenes.engine.runs import hold_run, open_run, run_kind
+from latentscenes.engine.runs import open_run
 from latentscenes.errors import LatentScenesError
-from latentscenes.evaluation.evaluate import evaluate_model, format_table, write_eval
-from latentscenes.recipes.restore import load_trained
+from latentscenes.evaluation.evaluate import format_table, write_eval
+from latentscenes.recipes.restore import EVAL_FILE, evaluate_run
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,13 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.run:
         raise LatentScenesError("give a RUN folder, or --autoencoder SOURCE --data DIR")
     run_dir = open_run(args.run)
-    with hold_run(run_dir.root):  # never reads a run that another process is still writing
-        model, collection = load_trained(run_dir)
-        result = evaluate_model(model, enumerate(collection.scenes), splits, args.max_views)
-        result["run"] = {"kind": run_kind(run_dir), "path": str(run_dir.root)}
-        write_eval(run_dir.root / "eval.json", result)
+    result = evaluate_run(run_dir, splits, args.max_views)
     print(format_table(result))
-    print(f"wrote {run_dir.root / 'eval.json'}")
+    print(f"wrote {run_dir.root / EVAL_FILE}")
     return 0
 
 

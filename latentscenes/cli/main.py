@@ -16,7 +16,7 @@ import sys  # noqa: E402
 from latentscenes import __version__  # noqa: E402
 from latentscenes.errors import LatentScenesError  # noqa: E402
 
-SUBCOMMANDS = ("data", "train", "fit", "eval", "render", "export", "report", "aware", "bench", "demo")
+SUBCOMMANDS = ("data", "train", "fit", "eval", "render", "export", "report", "compare", "aware", "bench", "demo")
 
 DESCRIPTION = """\
 Learn thousands of 3D scenes cheaply: Tri-Plane NeRFs learned in the latent space of an
@@ -30,6 +30,7 @@ Typical pipeline:
   latentscenes render runs/rgb --scenes 0                     # turntable video, frames, depth
   latentscenes export runs/rgb --out exports/rgb              # Tri-Planes + what renders them
   latentscenes report runs/rgb --out report.html              # one self-contained HTML page
+  latentscenes compare runs/latent --rgb runs/rgb             # latent vs RGB: quality, speed, costs
   latentscenes bench render                                   # speed on this machine
 Every command has --help; training commands take --config FILE.yaml and key=value overrides.
 """

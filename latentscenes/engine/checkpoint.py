@@ -117,6 +117,15 @@ def latest_checkpoint(folder: Path) -> Path | None:
         raise CheckpointError(f"{folder / LATEST} names no checkpoint") from None
 
 
+def latest_meta(folder: Path) -> dict[str, Any]:
+    """The `meta.json` of the latest checkpoint in `folder` (step, train_seconds, ...), without
+    reading its tensors."""
+    latest = latest_checkpoint(folder)
+    if latest is None or not (latest / META).is_file():
+        raise CheckpointError(f"{folder} holds no checkpoint")
+    return _read_json(latest / META)
+
+
 def has_checkpoint(folder: Path) -> bool:
     """Whether `folder` holds a checkpoint (resuming a run killed before its first one starts afresh)."""
     return folder.is_dir() and bool(_checkpoint_folders(folder))

@@ -27,7 +27,7 @@ import torch
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
 from latentscenes.config import load_config, option
 from latentscenes.data import DataConfig, SceneCollection, dataset_info
-from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.checkpoint import latest_meta
 from latentscenes.engine.distributed import load_shard
 from latentscenes.engine.loop import LoopState
 from latentscenes.engine.runs import RunDir
@@ -159,7 +159,7 @@ def one_time_seconds(run: RunDir) -> dict[str, float]:
     source = config.autoencoder.vae
     return {
         "autoencoder": training_seconds(source) if is_builtin(source) else 0.0,
-        "stage1": float(load_checkpoint(run.checkpoints)[1]["train_seconds"]),
+        "stage1": float(latest_meta(run.checkpoints)["train_seconds"]),
     }
 
 

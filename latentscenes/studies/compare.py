@@ -1,0 +1,238 @@
+"""`latentscenes compare`: the headline comparison of finished runs on the same new scenes.
+
+Latent Tri-Planes (stage 2) against the cold-start RGB baseline (the paper's: random planes
+and MLP) and, optionally, a warm-started RGB control (`fit --space rgb init_from=RUN`: new
+scenes start from the mean scene and MLP of an RGB run on other scenes, as stage 2 starts
+from stage 1). For each run:
+
+- held-out and training-view PSNR (all their views, `RUN/eval.json`, evaluated here when it
+  is missing or older than the run's last checkpoint) and the train / held-out gap;
+- its training curve's end and `late_rise` (near 0: at its plateau);
+- the training seconds per scene its curve took to reach the cold RGB curve's end - `margin`
+  dB (a PSNR near RGB's plateau, not an early point), and the speed-ups of the latent scenes
+  against both RGB runs, also with each method's one-time costs (the autoencoder and stage 1;
+  the warm control's earlier RGB run) amortised over N = 17, 100 and 1000 new scenes.
+
+The runs must have learned the same scenes with the same splits, and their curves must be
+evaluated on the same views, or the comparison is refused. Seconds are the runs' own training
+seconds: compare runs trained with the same threads on the same machine at the same time.
+Held-out is `test` by default (report it once); `val` is for choosing settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from latentscenes.config import load_config
+from latentscenes.engine.checkpoint import latest_meta
+from latentscenes.engine.runs import RunDir, open_finished_run, run_kind
+from latentscenes.errors import LatentScenesError
+from latentscenes.evaluation.costs import SCENE_COUNTS
+from latentscenes.evaluation.curves import late_rise, time_to_reach
+from latentscenes.recipes.restore import current_evaluation, evaluate_run
+from latentscenes.recipes.rgb import FitRGBConfig, earlier_rgb_run
+from latentscenes.recipes.stage1 import one_time_seconds
+from latentscenes.recipes.stage2 import FitLatentConfig, stage1_run
+
+SAME_SCENES = ("start", "count", "num_test_views", "num_val_views", "size", "above")
+SAME_CURVE_VIEWS = ("scenes", "first", "views")
+
+
+@dataclass
+class CompareSettings:
+    latent: Path
+    rgb: Path  # the cold-start RGB baseline
+    warm_rgb: Path | None = None  # the warm-started RGB control
+    held_out: str = "test"  # or "val"
+    margin: float = 1.0  # dB below the cold RGB curve's end: the matched PSNR
+
+
+def compare_runs(settings: CompareSettings) -> dict:
+    """The comparison as a JSON-able dict (see the module docstring); evaluates runs whose
+    `eval.json` is not current."""
+    if settings.held_out not in ("test", "val"):
+        raise LatentScenesError(f"held-out views are 'test' or 'val', got {settings.held_out!r}")
+    runs = {"latent": _open(settings.latent, "fit-latent"), "rgb": _open(settings.rgb, "fit-rgb")}
+    if settings.warm_rgb is not None:
+        runs["warm_rgb"] = _open(settings.warm_rgb, "fit-rgb")
+    configs = {
+        name: load_config(FitLatentConfig if name == "latent" else FitRGBConfig, run.config_path)
+        for name, run in runs.items()
+    }
+    _check_starts(runs, configs)
+    _check_same(runs, configs, settings.held_out)
+    curves = {name: _curve(run, settings.held_out) for name, run in runs.items()}
+    target = float(curves["rgb"]["points"][-1][f"{settings.held_out}_psnr"]) - settings.margin
+    splits = (settings.held_out, "train")
+    methods = {
+        name: _method(run, configs[name], curves[name], splits, target) for name, run in runs.items()
+    }
+    result = {
+        "held_out": settings.held_out,
+        "data": _data_record(configs["latent"]),
+        "target_psnr": target,
+        "margin": settings.margin,
+        "methods": methods,
+        "latent_vs": {
+            name: _speedups(methods["latent"], methods[name]) for name in methods if name != "latent"
+        },
+    }
+    return result
+
+
+def _open(path: Path, kind: str) -> RunDir:
+    run = open_finished_run(path)
+    if run_kind(run) != kind:
+        raise LatentScenesError(f"{run.root} is a '{run_kind(run)}' run, not a '{kind}' run")
+    return run
+
+
+def _check_starts(runs: dict[str, RunDir], configs: dict) -> None:
+    """The cold baseline starts from nothing, the warm control from an earlier RGB run."""
+    if configs["rgb"].init_from:
+        raise LatentScenesError(
+            f"--rgb {runs['rgb'].root} is warm-started (init_from={configs['rgb'].init_from}); the cold-start "
+            "baseline starts from random planes and MLP (pass this run as --warm-rgb)"
+        )
+    if "warm_rgb" in runs and not configs["warm_rgb"].init_from:
+        raise LatentScenesError(
+            f"--warm-rgb {runs['warm_rgb'].root} starts cold (no init_from): the warm control is "
+            "`fit --space rgb init_from=RUN`"
+        )
+
+
+def _check_same(runs: dict[str, RunDir], configs: dict, held_out: str) -> None:
+    """Same dataset, scenes and splits, and curves on the same views; held-out `val` needs
+    validation views."""
+    first = configs["latent"]
+    for name, config in configs.items():
+        pair = f"{runs['latent'].root} and {runs[name].root}"
+        if Path(config.data.root).resolve() != Path(first.data.root).resolve():
+            raise LatentScenesError(f"{pair} learned different datasets ({first.data.root} vs {config.data.root})")
+        for key in SAME_SCENES:
+            mine, theirs = getattr(first.data, key), getattr(config.data, key)
+            if mine != theirs:
+                raise LatentScenesError(f"{pair} learned different scenes or splits: data.{key} {mine} vs {theirs}")
+        for key in SAME_CURVE_VIEWS:
+            mine, theirs = getattr(first.eval, key), getattr(config.eval, key)
+            if mine != theirs:
+                raise LatentScenesError(
+                    f"{pair} evaluated their training curves on different views (eval.{key} {mine} vs {theirs}): "
+                    "their times to a PSNR would not compare"
+                )
+    if held_out == "val" and not first.data.num_val_views:
+        raise LatentScenesError(f"{runs['latent'].root} has no validation views (data.num_val_views=0)")
+
+
+def _curve(run: RunDir, held_out: str) -> dict:
+    curve = json.loads(run.curve_path.read_text())
+    key = f"{held_out}_psnr"
+    if not curve.get("points") or key not in curve["points"][-1]:
+        raise LatentScenesError(f"{run.curve_path} has no '{key}' points (a run evaluated during training)")
+    return curve
+
+
+def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: float) -> dict:
+    evaluation = current_evaluation(run, splits) or evaluate_run(run, splits)
+    held_out, train = evaluation["mean"][splits[0]], evaluation["mean"]["train"]
+    points, key, scenes = curve["points"], f"{splits[0]}_psnr", int(curve["num_scenes"])
+    seconds = time_to_reach(points, target, key)
+    return {
+        "run": str(run.root),
+        "starts_from": _starts_from(run, config),
+        "held_out": {"psnr": held_out["psnr"], "ssim": held_out["ssim"]},
+        "train_psnr": train["psnr"],
+        "gap": train["psnr"] - held_out["psnr"],
+        "curve_end": float(points[-1][key]),
+        "late_rise": late_rise(points, key),
+        "steps": int(points[-1]["step"]),
+        "seconds_per_scene": float(points[-1]["train_seconds"]) / scenes,
+        "seconds_per_scene_to_target": None if seconds is None else seconds / scenes,
+        # past the target at its first evaluation: the time is an upper bound
+        "target_at_first_point": float(points[0][key]) >= target,
+        "one_time_seconds": _one_time_seconds(run, config),
+    }
+
+
+def _starts_from(run: RunDir, config) -> str:
+    if isinstance(config, FitLatentConfig):
+        stage1, _ = stage1_run(config, run.root)
+        return f"stage 1 {stage1.root}: its {config.scene_init} scene, {config.mlp_init}d MLP, bases and autoencoder"
+    if config.init_from:
+        return f"the mean scene and MLP of {config.init_from}"
+    return "random planes and MLP"
+
+
+def _one_time_seconds(run: RunDir, config) -> dict[str, float]:
+    """What the run's start cost once: the autoencoder and stage 1 (latent), the earlier RGB
+    run (warm control), nothing (cold baseline)."""
+    if isinstance(config, FitLatentConfig):
+        return one_time_seconds(stage1_run(config, run.root)[0])
+    earlier = earlier_rgb_run(config)
+    return {"earlier_rgb": float(latest_meta(earlier.checkpoints)["train_seconds"])} if earlier else {}
+
+
+def _speedups(latent: dict, other: dict) -> dict:
+    """How many times sooner the latent scenes reach the target than `other`, per scene, and
+    with both methods' one-time costs spread over N new scenes."""
+    fast, slow = latent["seconds_per_scene_to_target"], other["seconds_per_scene_to_target"]
+    if fast is None or slow is None:
+        return {"speedup": None, "amortised": []}
+    fast_once, slow_once = sum(latent["one_time_seconds"].values()), sum(other["one_time_seconds"].values())
+    amortised = [
+        {"scenes": count, "speedup": (slow + slow_once / count) / (fast + fast_once / count)} for count in SCENE_COUNTS
+    ]
+    return {"speedup": slow / fast if fast else float("inf"), "amortised": amortised}
+
+
+def _data_record(config: FitLatentConfig) -> dict:
+    data = config.data
+    return {"root": data.root, "start": data.start, "count": data.count, "num_test_views": data.num_test_views,
+            "num_val_views": data.num_val_views, "curve_scenes": config.eval.scenes, "curve_views": config.eval.views}
+
+
+LABELS = {"latent": "latent Tri-Planes", "rgb": "RGB, cold start", "warm_rgb": "RGB, warm start"}
+
+
+def format_comparison(result: dict) -> str:
+    held, data = result["held_out"], result["data"]
+    target = result["target_psnr"]
+    lines = [
+        f"scenes {data['start']}+ of {data['root']}; held out: {held} views; curves on {data['curve_views']} views of "
+        f"{data['curve_scenes']} scenes; seconds per scene to {target:.2f} dB (cold RGB's curve end - "
+        f"{result['margin']:g} dB)",
+        f"{'':<18}{held + ' PSNR':>10}{'SSIM':>7}{'train':>7}{'gap':>6}{'curve end':>11}{'late rise':>10}"
+        f"{'steps':>7}{'s/scene':>9}{'to target':>10}{'one-time s':>11}",
+    ]
+    for name, method in result["methods"].items():
+        to_target = method["seconds_per_scene_to_target"]
+        lines.append(
+            f"{LABELS[name]:<18}{method['held_out']['psnr']:>10.2f}{method['held_out']['ssim']:>7.3f}"
+            f"{method['train_psnr']:>7.2f}{method['gap']:>6.2f}{method['curve_end']:>11.2f}{method['late_rise']:>+10.2f}"
+            f"{method['steps']:>7d}{method['seconds_per_scene']:>9.1f}"
+            f"{_seconds(to_target, method['target_at_first_point']):>10}{sum(method['one_time_seconds'].values()):>11.0f}"
+        )
+    latent = result["methods"]["latent"]
+    for name, versus in result["latent_vs"].items():
+        other = result["methods"][name]
+        delta = latent["held_out"]["psnr"] - other["held_out"]["psnr"]
+        line = f"latent vs {LABELS[name]}: {delta:+.2f} dB held out, gap {latent['gap']:.2f} vs {other['gap']:.2f}; "
+        if versus["speedup"] is None:
+            line += f"to {target:.2f} dB: not both reached it"
+        else:
+            amortised = ", ".join(f"{row['speedup']:.2f}x at N = {row['scenes']}" for row in versus["amortised"])
+            line += f"to {target:.2f} dB {versus['speedup']:.2f}x as fast; with one-time costs {amortised}"
+        lines.append(line)
+    lines.append(
+        "(late rise: the curve's gain over its last quarter of training time, near 0 at a plateau; <= : past the "
+        "target at its first evaluation; seconds are each run's own training time)"
+    )
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None, upper_bound: bool) -> str:
+    if value is None:
+        return "never"
+    return f"<={value:.1f}" if upper_bound else f"{value:.1f}"
