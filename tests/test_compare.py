@@ -51,6 +51,7 @@ def test_speedups_and_amortised_costs_follow_from_the_curves(runs, capsys):
     assert latent["seconds_per_scene_to_target"] == pytest.approx(1.9)
     assert cold["seconds_per_scene_to_target"] == pytest.approx(7.6)
     assert warm["seconds_per_scene_to_target"] == pytest.approx(0.95)
+    assert latent["steps_to_target"] == pytest.approx(1.9) and warm["steps_to_target"] == pytest.approx(1.9)
     assert latent["late_rise"] == pytest.approx(20.5 - 20.125)  # its last quarter starts at 2.25 s, at 20.125 dB
     assert cold["one_time_seconds"] == {}
     stage1_seconds = latest_meta(runs / "stage1" / "checkpoints")["train_seconds"]

@@ -139,6 +139,7 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
     held_out, train = evaluation["mean"][splits[0]], evaluation["mean"]["train"]
     points, key, scenes = curve["points"], f"{splits[0]}_psnr", int(curve["num_scenes"])
     seconds = time_to_reach(points, target, key)
+    steps = time_to_reach([{**point, "train_seconds": point["step"]} for point in points], target, key)
     return {
         "run": str(run.root),
         "starts_from": _starts_from(run, config),
@@ -150,6 +151,7 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
         "steps": int(points[-1]["step"]),
         "seconds_per_scene": float(points[-1]["train_seconds"]) / scenes,
         "seconds_per_scene_to_target": None if seconds is None else seconds / scenes,
+        "steps_to_target": steps,  # independent of the machine's load, unlike seconds
         # past the target at its first evaluation: the time is an upper bound
         "target_at_first_point": float(points[0][key]) >= target,
         "one_time_seconds": _one_time_seconds(run, config),
@@ -204,7 +206,7 @@ def format_comparison(result: dict) -> str:
         f"{data['curve_scenes']} scenes; seconds per scene to {target:.2f} dB (cold RGB's curve end - "
         f"{result['margin']:g} dB)",
         f"{'':<18}{held + ' PSNR':>10}{'SSIM':>7}{'train':>7}{'gap':>6}{'curve end':>11}{'late rise':>10}"
-        f"{'steps':>7}{'s/scene':>9}{'to target':>10}{'one-time s':>11}",
+        f"{'steps':>7}{'s/scene':>9}{'to target':>10}{'(steps)':>8}{'one-time s':>11}",
     ]
     for name, method in result["methods"].items():
         to_target = method["seconds_per_scene_to_target"]
@@ -212,7 +214,8 @@ def format_comparison(result: dict) -> str:
             f"{LABELS[name]:<18}{method['held_out']['psnr']:>10.2f}{method['held_out']['ssim']:>7.3f}"
             f"{method['train_psnr']:>7.2f}{method['gap']:>6.2f}{method['curve_end']:>11.2f}{method['late_rise']:>+10.2f}"
             f"{method['steps']:>7d}{method['seconds_per_scene']:>9.1f}"
-            f"{_seconds(to_target, method['target_at_first_point']):>10}{sum(method['one_time_seconds'].values()):>11.0f}"
+            f"{_seconds(to_target, method['target_at_first_point']):>10}{_steps(method['steps_to_target']):>8}"
+            f"{sum(method['one_time_seconds'].values()):>11.0f}"
         )
     latent = result["methods"]["latent"]
     for name, versus in result["latent_vs"].items():
@@ -227,9 +230,13 @@ def format_comparison(result: dict) -> str:
         lines.append(line)
     lines.append(
         "(late rise: the curve's gain over its last quarter of training time, near 0 at a plateau; <= : past the "
-        "target at its first evaluation; seconds are each run's own training time)"
+        "target at its first evaluation; seconds are each run's own training time, steps are not slowed by other jobs)"
     )
     return "\n".join(lines)
+
+
+def _steps(value: float | None) -> str:
+    return "never" if value is None else f"{value:.0f}"
 
 
 def _seconds(value: float | None, upper_bound: bool) -> str:
