@@ -38,14 +38,14 @@ import torch
 from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
 from latentscenes.config import load_config
-from latentscenes.data import SceneCollection
+from latentscenes.data import SceneCollection, load_scenes_from_config
 from latentscenes.engine.fresh_process import FreshTraining, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import RunDir
 from latentscenes.evaluation.costs import amortised_speedups
 from latentscenes.evaluation.curves import matched_speedup, near_plateau_speedup
-from latentscenes.evaluation.evaluate import evaluate_autoencoder, evaluate_model
+from latentscenes.evaluation.evaluate import evaluate_autoencoder
 from latentscenes.io import atomic_write_json
-from latentscenes.recipes.restore import load_trained
+from latentscenes.recipes.restore import evaluate_run
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
 from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder, one_time_seconds, train_stage1
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference
@@ -123,7 +123,7 @@ def run_demo(settings: DemoSettings) -> dict:
         if rgb_beside:
             rgb_beside.stop()
     stage1_config = load_config(TrainConfig, stage1.config_path)
-    latent_model, new_cars = load_trained(latent)
+    new_cars = load_scenes_from_config(load_config(FitLatentConfig, latent.config_path).data)
     summary = {
         "data": {"root": str(data), "stage1_scenes": train_group["scenes"], "new_scenes": holdout["scenes"],
                  "stage1_meshes": train_group["meshes"], "new_meshes": holdout["meshes"]},
@@ -131,8 +131,8 @@ def run_demo(settings: DemoSettings) -> dict:
         "stage1": {"train_seconds": stage1_state["train_seconds"], "per_new_scene_seconds":
                    stage1_state["train_seconds"] / holdout["scenes"],
                    "autoencoder_on_new_cars": _stage1_reconstruction(stage1, new_cars)},
-        "latent": _summarise(latent, latent_model, new_cars, latent_state),
-        "rgb": _summarise(rgb, *load_trained(rgb), rgb_state),
+        "latent": _summarise(latent, latent_state),
+        "rgb": _summarise(rgb, rgb_state),
         "matched": matched_speedup(latent_state["history"], rgb_state["history"]),
         "near_rgb_plateau": near_plateau_speedup(latent_state["history"], rgb_state["history"]),
     }
@@ -191,14 +191,13 @@ def _stage(
     return train_in_fresh_process(folder, config_cls, kind, fit, packaged_config(config_name), overrides, threads)
 
 
-def _summarise(run: RunDir, model, collection: SceneCollection, state: dict) -> dict:
-    result = evaluate_model(model, enumerate(collection.scenes), ("test",))
-    atomic_write_json(run.root / "eval.json", result)
+def _summarise(run: RunDir, state: dict) -> dict:
+    result = evaluate_run(run, ("test",))
     return {
         "run": str(run.root),
         "test": result["mean"]["test"],
         "train_seconds": state["train_seconds"],
-        "seconds_per_scene": state["train_seconds"] / len(collection),
+        "seconds_per_scene": state["train_seconds"] / len(result["scenes"]),
         "curve": state["history"],
     }
 
