@@ -212,6 +212,37 @@ def test_encode_scene_on_random_rays_is_the_whole_render_at_those_latent_pixels(
     assert torch.allclose(on_rays, expected, rtol=1e-4, atol=1e-6), (on_rays, expected)
 
 
+def test_encode_scene_weighted_by_the_decoder_is_the_metric_norm_of_the_latent_error(runs, tmp_path):
+    """`es_weights=decoder`: the phase estimates the decoder's metric on cached training latents,
+    and ES is d^T M' d / c with M' = (1 - floor) M / mean(diag M) + floor I (plain ES at floor 1)."""
+    from dataclasses import replace
+
+    from latentscenes.autoencoder.sensitivity import decoder_metric
+    from latentscenes.data.batches import ViewSampler
+    from latentscenes.models.phases import LearningRates, LossWeights, Phase, PhaseConfig
+
+    model, collection = load_trained(open_run(runs / "stage2"))
+    model.cache = type(model.cache)(tmp_path / "cache")
+    model.render_config = replace(model.render_config, deterministic=True)
+    weighted = PhaseConfig(steps=1, loss=LossWeights(es=1.0), lr=LearningRates(planes=1.0), es_weights="decoder", es_floor=0.2)
+    prepared = model.start_phase(Phase("encode", weighted))
+    plain = model.start_phase(Phase("encode", replace(weighted, es_floor=1.0)))
+    batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3)
+    with torch.no_grad():
+        es = model.loss_terms(batch, ["es"], prepared)["es"]
+        es_plain = model.loss_terms(batch, ["es"], plain)["es"]
+        planes = model.bank(batch.scene_index)
+        whole = model.render_latents(planes, batch.cam2world, batch.intrinsics, batch.height, batch.width).flatten(0, 1)
+        error = whole - model.autoencoder.encode_normalized(batch.images.flatten(0, 1), sample=False)  # (V, c, h, w)
+    metric = decoder_metric(model.autoencoder.decode_normalized, prepared.latents[0][:8], generator=torch.Generator().manual_seed(0))
+    c = metric.shape[0]
+    blended = 0.8 * metric / metric.diagonal().mean() + 0.2 * torch.eye(c)
+    expected = torch.einsum("vchw,cd,vdhw->", error, blended, error) / error.numel()
+    assert torch.allclose(es, expected, rtol=1e-4), (es, expected)
+    assert torch.allclose(es_plain, error.square().mean(), rtol=1e-4)
+    assert not torch.allclose(es, es_plain, rtol=1e-2)
+
+
 def test_subpixel_rays_render_the_image_pixels_against_the_latent_pixel_under_them(runs):
     """With render.subpixel_rays, ES renders a latent at the sampled *image* pixels (a full-
     resolution render) and compares it with the latent pixel each one falls in."""

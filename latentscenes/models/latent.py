@@ -28,6 +28,7 @@ the reference: one encoder and two decoder passes per image).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,11 +40,13 @@ from latentscenes.autoencoder import (
     LatentCache,
     augment_colours,
     autoencoder_losses,
+    images_to_model,
     random_crops,
 )
 from latentscenes.autoencoder.config import AutoencoderConfig
 from latentscenes.autoencoder.equivariance import equivariance_loss, random_similarity
 from latentscenes.autoencoder.normalize import StandardizeNormalizer
+from latentscenes.autoencoder.sensitivity import decoder_metric, metric_factor
 from latentscenes.cameras import scale_intrinsics
 from latentscenes.data import Scene
 from latentscenes.data.batches import ViewBatch
@@ -60,16 +63,21 @@ from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
 from latentscenes.scenes.config import TriPlaneConfig
 
+METRIC_VIEWS = 8  # training views the decoder's metric is estimated on (es_weights=decoder)
+
 
 @dataclass(frozen=True)
 class PhaseTargets:
     """What a phase's latent losses read, prepared when the phase starts
     (`LatentScenes.start_phase`). `latents`: per scene the normalised latents of its
     training views (V_train, c, h, w), or None to encode each batch (the encoder trains).
-    `background`: the white image's normalised latent (c,), or None to encode it per batch."""
+    `background`: the white image's normalised latent (c,), or None to encode it per batch.
+    `es_factor`: L (c, c) of Encode-Scene weighted by the decoder (`es_weights=decoder`), or
+    None for the plain mean square."""
 
     latents: list[torch.Tensor] | None = None
     background: torch.Tensor | None = None
+    es_factor: torch.Tensor | None = None
 
 
 class LatentScenes(nn.Module):
@@ -124,10 +132,27 @@ class LatentScenes(nn.Module):
         if needs_latents:
             self.ensure_normalizer()
         if phase.config.lr.encoder > 0 or not needs_latents:
-            return PhaseTargets()
+            return PhaseTargets(es_factor=self._es_factor(phase, None))
         size = (self.scenes[0].height, self.scenes[0].width)
         latents = self.cached_latents() if phase.config.loss.es > 0 else None
-        return PhaseTargets(latents, self.autoencoder.latent_background(size))
+        return PhaseTargets(latents, self.autoencoder.latent_background(size), self._es_factor(phase, latents))
+
+    def _es_factor(self, phase: Phase, latents: list[torch.Tensor] | None) -> torch.Tensor | None:
+        """The phase's Encode-Scene weighting by the decoder's metric, estimated on up to
+        METRIC_VIEWS training views spread over the scenes (from `latents` when cached)."""
+        config = phase.config
+        if config.loss.es == 0 or config.es_weights == "uniform":
+            return None
+        per_scene = math.ceil(METRIC_VIEWS / len(self.scenes))
+        if latents is None:
+            with torch.no_grad():
+                views = [torch.as_tensor(s.images[s.split("train")][:per_scene]) for s in self.scenes]
+                sample = self.autoencoder.encode_normalized(images_to_model(torch.cat(views)[:METRIC_VIEWS]), sample=False)
+        else:
+            sample = torch.cat([scene[:per_scene] for scene in latents])[:METRIC_VIEWS]
+        generator = torch.Generator().manual_seed(0)  # the same metric on resume; the global generator untouched
+        metric = decoder_metric(self.autoencoder.decode_normalized, sample, generator=generator)
+        return metric_factor(metric, config.es_floor)
 
     def ensure_normalizer(self) -> None:
         """Fit a 'standardize' normaliser on the training views' latents, once."""
@@ -170,9 +195,10 @@ class LatentScenes(nn.Module):
         if "es" in names:
             targets = self._latent_targets(batch, prepared, posterior)
             if rendered is None:
-                terms["es"] = self._encode_scene_on_rays(planes, batch, targets, background)
+                terms["es"] = self._encode_scene_on_rays(planes, batch, targets, background, prepared.es_factor)
             else:
-                terms["es"] = (rendered - _crop(targets, window, 1)).square().mean()
+                error = (rendered - _crop(targets, window, 1)).movedim(1, -1)  # (S*V, k, k, c)
+                terms["es"] = _weighted_square(error, prepared.es_factor)
         if "ds" in names:
             images = _crop(_flat_images(batch), window, self.autoencoder.downsample_factor)
             terms["ds"] = (self.autoencoder.decode_normalized(rendered) - images).square().mean()
@@ -205,7 +231,8 @@ class LatentScenes(nn.Module):
         return terms
 
     def _encode_scene_on_rays(
-        self, planes: torch.Tensor, batch: ViewBatch, targets: torch.Tensor, background: torch.Tensor
+        self, planes: torch.Tensor, batch: ViewBatch, targets: torch.Tensor, background: torch.Tensor,
+        factor: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """ES on the latent pixels under the batch's random image pixels: each image pixel
         (y, x) maps to latent pixel (y // f, x // f), so latent pixels are drawn uniformly. The
@@ -224,7 +251,7 @@ class LatentScenes(nn.Module):
         targets = targets.flatten(2)  # (S*V, c, h*w)
         index = latent_pixels.flatten(0, 1)[:, None, :].expand(-1, c, -1)  # (S*V, c, R)
         targets = torch.gather(targets, 2, index).transpose(1, 2).reshape(rendered.shape)
-        return (rendered - targets).square().mean()
+        return _weighted_square(rendered - targets, factor)
 
     def _render_rays(self, planes: torch.Tensor, rays, background: torch.Tensor) -> torch.Tensor:
         """Normalised latents (S, V*R, c) in [-1, 1] along rays (S, V, R) of S scenes, over
@@ -316,6 +343,12 @@ class LatentScenes(nn.Module):
 
     def _train_views(self):
         return ((s.scene_id, s.images[s.split("train")]) for s in self.scenes)
+
+
+def _weighted_square(error: torch.Tensor, factor: torch.Tensor | None) -> torch.Tensor:
+    """Mean of |L^T d|^2 / c over the latent errors d, the last axis of `error` (..., c); the
+    plain mean square when `factor` L is None."""
+    return (error if factor is None else error @ factor).square().mean()
 
 
 def _flat_images(batch: ViewBatch) -> torch.Tensor:

@@ -82,6 +82,15 @@ class PhaseConfig:
     lr_decay: float = option(1.0, "learning rates are multiplied by this every decay_every steps", min=0.0, max=1.0)
     decay_every: int = option(100, "steps between learning-rate decays", min=1)
     freeze_mlp_last: int = option(0, "the MLP is frozen for this many final steps", min=0)
+    es_weights: Literal["uniform", "decoder"] = option(
+        "uniform",
+        "latent scenes: how Encode-Scene weighs the latent error's directions: alike (plain MSE), or by how much "
+        "each moves the decoded image (the decoder's metric, estimated when the phase starts; "
+        "latentscenes.autoencoder.sensitivity)",
+    )
+    es_floor: float = option(
+        0.1, "with es_weights=decoder: the share of plain MSE blended into the decoder's metric (1 = plain)", min=0.0, max=1.0
+    )
     patience: int = option(
         0,
         "early stopping: end the phase once the validation PSNR (val_psnr, evaluated every eval.every steps on "
