@@ -241,6 +241,10 @@ def test_encode_scene_weighted_by_the_decoder_is_the_metric_norm_of_the_latent_e
     assert torch.allclose(es, expected, rtol=1e-4), (es, expected)
     assert torch.allclose(es_plain, error.square().mean(), rtol=1e-4)
     assert not torch.allclose(es, es_plain, rtol=1e-2)
+    # While the encoder trains there is no cache: the metric comes from encoding the same views.
+    encoding = model.start_phase(Phase("joint", replace(weighted, lr=LearningRates(planes=1.0, encoder=1e-4))))
+    assert encoding.latents is None
+    assert torch.allclose(encoding.es_factor, prepared.es_factor, rtol=1e-3, atol=1e-4)
 
 
 def test_subpixel_rays_render_the_image_pixels_against_the_latent_pixel_under_them(runs):
