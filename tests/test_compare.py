@@ -126,3 +126,28 @@ def test_runs_that_do_not_compare_are_refused(runs, objects_32px, tmp_path, caps
     code, error = compare("--rgb", str(other))
     assert code == 2 and "different views (eval.views 2 vs 3)" in error
     assert not (tmp_path / "c.json").exists()
+
+
+def test_step_costs_price_each_phase_of_the_steps_to_the_target(runs, capsys):
+    # the latent run has 3 Encode-Scene then 2 Decode-Scene steps: it reaches 19 dB at step 4.6,
+    # 3 steps at 0.5 s and 1.6 at 2 s = 4.7 s; cold RGB at step 1.9, at 1 s a step
+    _set_curve(runs / "latent", [_point(1, 1.0, 10.0), _point(5, 2.0, 20.0)])
+    _set_curve(runs / "rgb", [_point(1, 4.0, 10.0), _point(2, 8.0, 20.0)])
+    costs = {"runs": {
+        str((runs / "latent").resolve()): {"kind": "fit-latent", "phases": {
+            "encode": {"seconds_per_step": 0.5}, "decode": {"seconds_per_step": 2.0}}},
+        str((runs / "rgb").resolve()): {"kind": "fit-rgb", "phases": {"fit": {"seconds_per_step": 1.0}}},
+    }}
+    (runs / "costs.json").write_text(json.dumps(costs))
+    compare = ["compare", str(runs / "latent"), "--rgb", str(runs / "rgb"), "--json", str(runs / "c.json")]
+    assert main([*compare, "--step-costs", str(runs / "costs.json")]) == 0
+    result = json.loads((runs / "c.json").read_text())
+    assert result["methods"]["latent"]["step_seconds_per_scene_to_target"] == pytest.approx(4.7)
+    assert result["methods"]["rgb"]["step_seconds_per_scene_to_target"] == pytest.approx(1.9)
+    assert result["latent_vs"]["rgb"]["by_step_costs"]["speedup"] == pytest.approx(1.9 / 4.7)
+    assert result["latent_vs"]["rgb"]["speedup"] == pytest.approx(7.6 / 1.9)  # by the runs' own seconds, as before
+    assert "by step costs" in capsys.readouterr().out
+    del costs["runs"][str((runs / "rgb").resolve())]
+    (runs / "costs.json").write_text(json.dumps(costs))
+    assert main([*compare, "--step-costs", str(runs / "costs.json")]) != 0
+    assert "no entry for" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from latentscenes.io import atomic_write_json
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="measure speed on this machine (rendering, joint phase, latent cache, scene bank)",
+        help="measure speed on this machine (rendering, joint phase, latent cache, scene bank, step costs, scale)",
         description=(
             "Speed benchmarks on this machine. Results are printed and optionally saved as JSON. "
             "Set threads with `latentscenes --threads N bench ...`."
@@ -78,6 +78,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     processes.add_argument("--threads-per-process", type=int, default=1, help="torch threads of each process (default 1)")
     processes.add_argument("--json", metavar="FILE", help="also write the results to FILE")
 
+    steps = targets.add_parser(
+        "steps",
+        help="seconds per training step of each phase of finished fit runs, measured side by side",
+        description=(
+            "Re-train each finished fit run's own recipe (its config.yaml, data and scenes, from the same start) "
+            "for --skip + --steps steps of one phase at a time, each probe in a fresh process, the runs "
+            "interleaved round after round, and report the median seconds per step between steps --skip and "
+            "--skip + --steps. Every phase is then timed under the same load, which a run's own training "
+            "seconds are not. `latentscenes compare --step-costs FILE` prices each method's steps with them."
+        ),
+    )
+    steps.add_argument("runs", nargs="+", metavar="RUN", help="finished runs (fit --space latent or rgb)")
+    steps.add_argument("--steps", type=int, default=50, help="timed steps per probe (default 50)")
+    steps.add_argument("--skip", type=int, default=10, help="steps before the timed ones, not timed (default 10)")
+    steps.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is kept (default 3)")
+    steps.add_argument("--out", default="bench-steps", help="folder for the probe runs (default ./bench-steps)")
+    steps.add_argument("--json", metavar="FILE", help="write the results to FILE (default OUT/steps.json)")
+
     scale = targets.add_parser(
         "scale",
         help="cost per scene against N: latent scenes vs RGB Tri-Planes on the same N new scenes",
@@ -142,7 +160,10 @@ def _autoencoder_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    targets = {"render": _render, "joint": _joint, "cache": _cache, "bank": _bank, "scale": _scale, "torchrun": _torchrun}
+    targets = {
+        "render": _render, "joint": _joint, "cache": _cache, "bank": _bank, "steps": _steps, "scale": _scale,
+        "torchrun": _torchrun,
+    }
     result = targets[args.target](args)
     result["threads"] = torch.get_num_threads()
     if args.json:
@@ -212,6 +233,19 @@ def _bank(args: argparse.Namespace) -> dict:
         )
     result["speedup"] = result["dense"]["step_s"] / result["sparse"]["step_s"]
     print(f"RowAdam is {result['speedup']:.1f}x faster per step")
+    return result
+
+
+def _steps(args: argparse.Namespace) -> dict:
+    from latentscenes.bench.steps import StepSettings, format_step_costs, measure_step_costs
+
+    out = Path(args.out)
+    result = measure_step_costs(
+        StepSettings(runs=tuple(Path(run) for run in args.runs), out=out, steps=args.steps, skip=args.skip,
+                     rounds=args.rounds)
+    )
+    print(format_step_costs(result))
+    args.json = args.json or str(out / "steps.json")
     return result
 
 

@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "with one-time costs (autoencoder and stage 1; the warm control's earlier RGB run) spread over\n"
             "N = 17, 100 and 1000 new scenes. Refuses runs of different scenes, splits or curve views.\n"
             "Choose settings with --held-out val; report --held-out test once. Seconds are each run's own:\n"
-            "compare runs trained with the same threads on the same machine at the same time.\n\n"
+            "compare runs trained with the same threads on the same machine at the same time, or price\n"
+            "each method's steps with --step-costs (latentscenes bench steps LATENT RGB [WARM]).\n\n"
             "example:\n"
             "  latentscenes compare runs/latent --rgb runs/rgb --warm-rgb runs/rgb-warm"
         ),
@@ -33,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="held-out views: test (report once) or val (choose settings); default test")
     parser.add_argument("--margin", type=float, default=1.0,
                         help="the matched PSNR is the cold RGB curve's end minus this many dB (default 1)")
+    parser.add_argument("--step-costs", metavar="FILE",
+                        help="`latentscenes bench steps` JSON for these runs: also price the steps to the target")
     parser.add_argument("--json", help="write the comparison to this file (default LATENT/compare.json)")
 
 
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     result = compare_runs(
         CompareSettings(
             latent=Path(args.latent), rgb=Path(args.rgb), warm_rgb=Path(args.warm_rgb) if args.warm_rgb else None,
-            held_out=args.held_out, margin=args.margin,
+            held_out=args.held_out, margin=args.margin, step_costs=Path(args.step_costs) if args.step_costs else None,
         )
     )
     out = Path(args.json) if args.json else Path(args.latent) / "compare.json"

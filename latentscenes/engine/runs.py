@@ -123,6 +123,11 @@ def open_run(path: str | Path) -> RunDir:
     return run
 
 
+def run_key(path: str | Path) -> str:
+    """A run folder's name where results of several runs are keyed by run (`bench steps`): resolved."""
+    return str(Path(path).resolve())
+
+
 def run_kind(run: RunDir) -> str:
     try:
         return json.loads((run.root / RUN_FILE).read_text())["kind"]

@@ -15,7 +15,11 @@ from stage 1). For each run:
 
 The runs must have learned the same scenes with the same splits, and their curves must be
 evaluated on the same views, or the comparison is refused. Seconds are the runs' own training
-seconds: compare runs trained with the same threads on the same machine at the same time.
+seconds: compare runs trained with the same threads on the same machine at the same time. With
+`step_costs` (a `latentscenes bench steps` result for these runs) each method's steps to the
+target are also priced at its phases' measured seconds per step, which other jobs running
+beside the runs do not distort (a phase's one-off start, such as encoding the latent targets,
+is left out of both methods' priced seconds).
 Held-out is `test` by default (report it once); `val` is for choosing settings.
 """
 
@@ -27,10 +31,11 @@ from pathlib import Path
 
 from latentscenes.config import load_config
 from latentscenes.engine.checkpoint import latest_meta
-from latentscenes.engine.runs import RunDir, open_finished_run, run_kind
+from latentscenes.engine.runs import RunDir, open_finished_run, run_key, run_kind
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.costs import SCENE_COUNTS
 from latentscenes.evaluation.curves import late_rise, time_to_reach
+from latentscenes.recipes.fit_phases import phase_spans
 from latentscenes.recipes.restore import current_evaluation, evaluate_run
 from latentscenes.recipes.rgb import FitRGBConfig, earlier_rgb_run
 from latentscenes.recipes.stage1 import one_time_seconds
@@ -47,6 +52,7 @@ class CompareSettings:
     warm_rgb: Path | None = None  # the warm-started RGB control
     held_out: str = "test"  # or "val"
     margin: float = 1.0  # dB below the cold RGB curve's end: the matched PSNR
+    step_costs: Path | None = None  # `bench steps` JSON for these runs
 
 
 def compare_runs(settings: CompareSettings) -> dict:
@@ -66,8 +72,9 @@ def compare_runs(settings: CompareSettings) -> dict:
     curves = {name: _curve(run, settings.held_out) for name, run in runs.items()}
     target = float(curves["rgb"]["points"][-1][f"{settings.held_out}_psnr"]) - settings.margin
     splits = (settings.held_out, "train")
+    costs = json.loads(Path(settings.step_costs).read_text()) if settings.step_costs else None
     methods = {
-        name: _method(run, configs[name], curves[name], splits, target) for name, run in runs.items()
+        name: _method(run, configs[name], curves[name], splits, target, costs) for name, run in runs.items()
     }
     result = {
         "held_out": settings.held_out,
@@ -134,12 +141,13 @@ def _curve(run: RunDir, held_out: str) -> dict:
     return curve
 
 
-def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: float) -> dict:
+def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: float, costs: dict | None) -> dict:
     evaluation = current_evaluation(run, splits) or evaluate_run(run, splits)
     held_out, train = evaluation["mean"][splits[0]], evaluation["mean"]["train"]
     points, key, scenes = curve["points"], f"{splits[0]}_psnr", int(curve["num_scenes"])
     seconds = time_to_reach(points, target, key)
     steps = time_to_reach([{**point, "train_seconds": point["step"]} for point in points], target, key)
+    priced = None if costs is None else _step_seconds(run, config, steps, scenes, costs)
     return {
         "run": str(run.root),
         "starts_from": _starts_from(run, config),
@@ -152,10 +160,26 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
         "seconds_per_scene": float(points[-1]["train_seconds"]) / scenes,
         "seconds_per_scene_to_target": None if seconds is None else seconds / scenes,
         "steps_to_target": steps,  # independent of the machine's load, unlike seconds
+        "step_seconds_per_scene_to_target": priced,  # steps x `bench steps` costs; None without them
         # past the target at its first evaluation: the time is an upper bound
         "target_at_first_point": float(points[0][key]) >= target,
         "one_time_seconds": _one_time_seconds(run, config),
     }
+
+
+def _step_seconds(run: RunDir, config, steps: float | None, scenes: int, costs: dict) -> float | None:
+    """Seconds per scene of the run's first `steps` steps at its phases' measured costs."""
+    entry = costs["runs"].get(run_key(run.root))
+    if entry is None:
+        raise LatentScenesError(f"the step costs have no entry for {run.root}: run `latentscenes bench steps` on it")
+    if steps is None:
+        return None
+    seconds = 0.0
+    for name, first, end in phase_spans(config, scenes):
+        if name not in entry["phases"]:
+            raise LatentScenesError(f"the step costs of {run.root} have no phase '{name}'")
+        seconds += max(0.0, min(steps, end) - first) * entry["phases"][name]["seconds_per_step"]
+    return seconds / scenes
 
 
 def _starts_from(run: RunDir, config) -> str:
@@ -178,8 +202,16 @@ def _one_time_seconds(run: RunDir, config) -> dict[str, float]:
 
 def _speedups(latent: dict, other: dict) -> dict:
     """How many times sooner the latent scenes reach the target than `other`, per scene, and
-    with both methods' one-time costs spread over N new scenes."""
-    fast, slow = latent["seconds_per_scene_to_target"], other["seconds_per_scene_to_target"]
+    with both methods' one-time costs spread over N new scenes: by the runs' own seconds and,
+    with step costs, by their steps priced at the measured costs (`by_step_costs`)."""
+    result = _speedup(latent, other, "seconds_per_scene_to_target")
+    if latent["step_seconds_per_scene_to_target"] is not None and other["step_seconds_per_scene_to_target"] is not None:
+        result["by_step_costs"] = _speedup(latent, other, "step_seconds_per_scene_to_target")
+    return result
+
+
+def _speedup(latent: dict, other: dict, key: str) -> dict:
+    fast, slow = latent[key], other[key]
     if fast is None or slow is None:
         return {"speedup": None, "amortised": []}
     fast_once, slow_once = sum(latent["one_time_seconds"].values()), sum(other["one_time_seconds"].values())
@@ -228,6 +260,14 @@ def format_comparison(result: dict) -> str:
             amortised = ", ".join(f"{row['speedup']:.2f}x at N = {row['scenes']}" for row in versus["amortised"])
             line += f"to {target:.2f} dB {versus['speedup']:.2f}x as fast; with one-time costs {amortised}"
         lines.append(line)
+        priced = versus.get("by_step_costs")
+        if priced and priced["speedup"] is not None:
+            amortised = ", ".join(f"{row['speedup']:.2f}x at N = {row['scenes']}" for row in priced["amortised"])
+            lines.append(
+                f"  by step costs: {latent['step_seconds_per_scene_to_target']:.1f} vs "
+                f"{other['step_seconds_per_scene_to_target']:.1f} s per scene, {priced['speedup']:.2f}x as fast; "
+                f"with one-time costs {amortised}"
+            )
     lines.append(
         "(late rise: the curve's gain over its last quarter of training time, near 0 at a plateau; <= : past the "
         "target at its first evaluation; seconds are each run's own training time, steps are not slowed by other jobs)"
