@@ -151,3 +151,17 @@ def test_step_costs_price_each_phase_of_the_steps_to_the_target(runs, capsys):
     (runs / "costs.json").write_text(json.dumps(costs))
     assert main([*compare, "--step-costs", str(runs / "costs.json")]) != 0
     assert "no entry for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "cannot read step costs"),
+    ('{"runs": 3}', "is not a `latentscenes bench steps` result"),
+    ('{"runs": {"r": {"phases": {"fit": {"seconds_per_step": "slow"}}}}}', "is not a `latentscenes bench steps` result"),
+])
+def test_a_step_costs_file_that_is_not_a_bench_steps_result_is_named_and_refused(runs, text, message, capsys):
+    (runs / "costs.json").write_text(text)
+    code = main(["compare", str(runs / "latent"), "--rgb", str(runs / "rgb"), "--json", str(runs / "bad.json"),
+                 "--step-costs", str(runs / "costs.json")])
+    error = capsys.readouterr().err
+    assert code != 0 and message in error and "costs.json" in error
+    assert not (runs / "bad.json").exists()

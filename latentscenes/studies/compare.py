@@ -72,7 +72,7 @@ def compare_runs(settings: CompareSettings) -> dict:
     curves = {name: _curve(run, settings.held_out) for name, run in runs.items()}
     target = float(curves["rgb"]["points"][-1][f"{settings.held_out}_psnr"]) - settings.margin
     splits = (settings.held_out, "train")
-    costs = json.loads(Path(settings.step_costs).read_text()) if settings.step_costs else None
+    costs = read_step_costs(Path(settings.step_costs)) if settings.step_costs else None
     methods = {
         name: _method(run, configs[name], curves[name], splits, target, costs) for name, run in runs.items()
     }
@@ -165,6 +165,25 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
         "target_at_first_point": float(points[0][key]) >= target,
         "one_time_seconds": _one_time_seconds(run, config),
     }
+
+
+def read_step_costs(path: Path) -> dict:
+    """A `latentscenes bench steps` JSON file, checked to hold a seconds-per-step number for
+    every phase it lists."""
+    try:
+        costs = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LatentScenesError(f"{path}: cannot read step costs ({error})") from None
+    try:
+        for entry in costs["runs"].values():
+            for phase in entry["phases"].values():
+                float(phase["seconds_per_step"])
+    except (TypeError, KeyError, AttributeError, ValueError):
+        raise LatentScenesError(
+            f"{path} is not a `latentscenes bench steps` result "
+            "({'runs': {RUN: {'phases': {PHASE: {'seconds_per_step': s}}}}})"
+        ) from None
+    return costs
 
 
 def _step_seconds(run: RunDir, config, steps: float | None, scenes: int, costs: dict) -> float | None:
