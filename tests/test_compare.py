@@ -154,7 +154,7 @@ def test_step_costs_price_each_phase_of_the_steps_to_the_target(runs, capsys):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("{not json", "cannot read step costs"),
+    ("{not json", "not valid JSON"),
     ('{"runs": 3}', "is not a `latentscenes bench steps` result"),
     ('{"runs": {"r": {"phases": {"fit": {"seconds_per_step": "slow"}}}}}', "is not a `latentscenes bench steps` result"),
 ])

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from latentscenes.config import load_config
+from latentscenes.data.checks import read_json
 from latentscenes.engine.checkpoint import latest_meta
 from latentscenes.engine.runs import RunDir, open_finished_run, run_key, run_kind
 from latentscenes.errors import LatentScenesError
@@ -72,7 +73,7 @@ def compare_runs(settings: CompareSettings) -> dict:
     curves = {name: _curve(run, settings.held_out) for name, run in runs.items()}
     target = float(curves["rgb"]["points"][-1][f"{settings.held_out}_psnr"]) - settings.margin
     splits = (settings.held_out, "train")
-    costs = read_step_costs(Path(settings.step_costs)) if settings.step_costs else None
+    costs = _read_step_costs(Path(settings.step_costs)) if settings.step_costs else None
     methods = {
         name: _method(run, configs[name], curves[name], splits, target, costs) for name, run in runs.items()
     }
@@ -167,13 +168,10 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
     }
 
 
-def read_step_costs(path: Path) -> dict:
+def _read_step_costs(path: Path) -> dict:
     """A `latentscenes bench steps` JSON file, checked to hold a seconds-per-step number for
     every phase it lists."""
-    try:
-        costs = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LatentScenesError(f"{path}: cannot read step costs ({error})") from None
+    costs = read_json(path)
     try:
         for entry in costs["runs"].values():
             for phase in entry["phases"].values():
