@@ -52,7 +52,7 @@ from latentscenes.evaluation.evaluate import evaluate_model
 from latentscenes.io import atomic_write_json, atomic_write_text
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
-from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage2_one_time_seconds
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_folder, stage2_one_time_seconds
 from latentscenes.studies.demo import packaged_config
 
 METHODS = ("latent", "rgb")
@@ -87,7 +87,7 @@ def run_scale(settings: ScaleSettings) -> dict:
     for method in METHODS:  # a bad config or override fails before any training
         config_cls, config, own = _method_config(settings, method)
         configs[method] = load_config(config_cls, config, own)
-    one_time_parts = stage2_one_time_seconds(configs["latent"], open_run(settings.stage1))
+    one_time_parts = stage2_one_time_seconds(configs["latent"], open_run(stage1_folder(str(settings.stage1), Path())))
     one_time = sum(one_time_parts.values())
     rows = []
     for count in settings.counts:
@@ -136,7 +136,7 @@ def _training(settings: ScaleSettings, method: str, count: int, silent: bool = F
     config_cls, config, own = _method_config(settings, method)
     folder = settings.out / "runs" / f"{method}-{count}"
     if method == "latent":
-        select.append(f"stage1={Path(settings.stage1).resolve()}")
+        select.append(f"stage1={stage1_folder(str(settings.stage1), Path()).resolve()}")
         return folder, config_cls, "fit-latent", fit_stage2, config, [*select, *quiet, *own]
     return folder, config_cls, "fit-rgb", fit_rgb, config, [*select, *quiet, *own]
 

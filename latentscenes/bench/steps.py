@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import statistics
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from latentscenes.engine.runs import RunDir, open_finished_run, run_key, run_kin
 from latentscenes.errors import LatentScenesError
 from latentscenes.recipes.fit_phases import fit_phases
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
-from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2
+from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_folder
 
 __all__ = ["StepSettings", "measure_step_costs", "format_step_costs"]
 
@@ -106,7 +105,7 @@ def _probe(run: RunDir, config, phase: str, folder: Path, settings: StepSettings
     ]
     if isinstance(config, FitLatentConfig):
         # stage1 is relative to the run's folder; the probe lives elsewhere
-        overrides.append(f"stage1={Path(os.path.normpath(Path(run.root).resolve() / config.stage1))}")
+        overrides.append(f"stage1={stage1_folder(config.stage1, Path(run.root).resolve())}")
     elif config.init_from:
         overrides.append(f"init_from={Path(config.init_from).resolve()}")
     if folder.exists():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from latentscenes.engine.runs import open_finished_run
 from latentscenes.export.writer import write_export
+from latentscenes.recipes.compact_stage1 import write_compact_stage1
 from latentscenes.recipes.restore import load_trained
 
 
@@ -26,9 +27,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run", help="run folder (made by fit or train, finished)")
     parser.add_argument("--out", required=True, help="export folder to create (must not exist or be empty)")
+    parser.add_argument(
+        "--stage1", action="store_true",
+        help="instead: a compact copy of a stage-1 (train) run with what stage 2 starts from (config, "
+        "autoencoder, base planes and MLP, the stage-1 scenes' mean; planes in float16), a run folder that "
+        "`fit --space latent --from DIR` takes; how the shipped builtin:<name> stage-1 runs were made",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stage1:
+        out = write_compact_stage1(args.run, args.out)
+        print(f"wrote the compact stage-1 run {out} (fit --space latent --from {out})")
+        return 0
     run_dir = open_finished_run(args.run)
     model, collection = load_trained(run_dir)
     out = write_export(run_dir, model, collection, Path(args.out))

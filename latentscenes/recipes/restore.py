@@ -9,7 +9,7 @@ from latentscenes.config import load_config
 from latentscenes.data import SceneCollection, load_scenes_from_config
 from latentscenes.engine.checkpoint import latest_checkpoint, load_model_weights
 from latentscenes.engine.loop import TrainableModel
-from latentscenes.engine.runs import RunDir, hold_run, run_kind
+from latentscenes.engine.runs import RUN_FILE, RunDir, hold_run, run_kind
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.evaluate import evaluate_model, write_eval
 from latentscenes.recipes.rgb import FitRGBConfig, build_rgb_model
@@ -25,6 +25,11 @@ def load_trained(run: RunDir) -> tuple[TrainableModel, SceneCollection]:
         collection = load_scenes_from_config(config.data)
         model = build_rgb_model(config, len(collection))
     elif kind == "train":
+        if json.loads((run.root / RUN_FILE).read_text()).get("compact"):
+            raise LatentScenesError(
+                f"{run.root} is a compact stage-1 run (export --stage1): it holds the mean of stage 1's scenes, "
+                f"not the scenes; new scenes start from it with fit --space latent --from {run.root}"
+            )
         config = load_config(TrainConfig, run.config_path)
         collection = load_scenes_from_config(config.data)
         model = build_stage1_model(config, collection, run)

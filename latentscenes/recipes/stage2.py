@@ -44,7 +44,7 @@ from latentscenes.recipes.stage import run_stage
 from latentscenes.recipes.stage1 import NOVEL_VIEWS, NOVEL_VIEWS_HELP, TrainConfig, autoencoder_folder, one_time_seconds
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.scenes.warm_start import warm_start
-from latentscenes.weights import builtin_folder, is_builtin, provenance
+from latentscenes.weights import PREFIX, STAGE1, builtin_folder, builtin_names, is_builtin, provenance
 
 
 @dataclass
@@ -53,7 +53,9 @@ class FitLatentConfig:
 
     data: DataConfig = option(DataConfig(), "the new scenes")
     stage1: str = option(
-        "", "stage-1 run folder, relative to this run's folder (set by --from): autoencoder, bases, MLP, plane sizes"
+        "",
+        "stage-1 run folder, relative to this run's folder, or builtin:<name>, a shipped one (set by --from): "
+        "autoencoder, bases, MLP, plane sizes, the mean scene",
     )
     autoencoder: str = option(
         "",
@@ -109,8 +111,11 @@ def stage1_run(config: FitLatentConfig, run_root: Path) -> tuple[RunDir, TrainCo
     """The stage-1 run of the stage-2 run in `run_root` (which may not exist yet). `stage1` is
     relative to `run_root`, so the two runs can move or be copied together."""
     if not config.stage1:
-        raise LatentScenesError("stage 2 needs a stage-1 run: pass --from RUN (made by latentscenes train)")
-    folder = Path(os.path.normpath(Path(run_root) / config.stage1))  # lexically: run_root may not exist yet
+        raise LatentScenesError(
+            "stage 2 needs a stage-1 run: pass --from RUN (made by latentscenes train) or a shipped one, "
+            f"--from builtin:<name> (shipped: {', '.join(PREFIX + n for n in builtin_names(STAGE1)) or 'none'})"
+        )
+    folder = stage1_folder(config.stage1, run_root)
     if not folder.is_dir():
         raise LatentScenesError(
             f"stage-1 run {folder} is missing (stage1={config.stage1}, relative to the stage-2 run {run_root}); "
@@ -124,9 +129,20 @@ def stage1_run(config: FitLatentConfig, run_root: Path) -> tuple[RunDir, TrainCo
     return run, load_config(TrainConfig, run.config_path)
 
 
+def stage1_folder(stage1: str, run_root: str | Path) -> Path:
+    """The folder of the stage-1 run `stage1` (a `stage1` config value) of a stage-2 run in
+    `run_root`: a shipped one's, or `stage1` taken relative to `run_root`."""
+    if is_builtin(stage1):
+        return builtin_folder(stage1, key="stage1", kind=STAGE1)
+    return Path(os.path.normpath(Path(run_root) / stage1))  # lexically: run_root may not exist yet
+
+
 def stage1_reference(stage1: str | Path, run_root: str | Path) -> str:
     """The `stage1` config value for the stage-1 run `stage1` (relative to the working
-    directory) of a stage-2 run in `run_root`: the path from one to the other."""
+    directory, or `builtin:<name>`) of a stage-2 run in `run_root`: the path from one to the
+    other, or the shipped run's name."""
+    if is_builtin(str(stage1)):
+        return str(stage1)
     return os.path.relpath(Path(stage1).absolute(), Path(run_root).absolute())
 
 

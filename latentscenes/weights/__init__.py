@@ -1,9 +1,11 @@
-"""Autoencoder weights shipped with the package, chosen with `autoencoder.vae=builtin:<name>`.
-
-Each folder is what `save_autoencoder` writes (diffusers `config.json` + safetensors and
-the latent normaliser) plus `provenance.json`: the command that trained it, on which
-scenes (source meshes), and its measured reconstruction quality. `docs/benchmarks.md`
-records the full reproduction.
+"""Weights shipped with the package, each in a folder with `provenance.json`: the command
+that trained them, on which scenes (source meshes), and their measured quality.
+`docs/benchmarks.md` records the full reproduction. Two kinds:
+- autoencoders, chosen with `autoencoder.vae=builtin:<name>`: what `save_autoencoder`
+  writes (diffusers `config.json` + safetensors and the latent normaliser);
+- stage-1 runs, chosen with `fit --space latent --from builtin:<name>`: a compact stage-1
+  run folder (`recipes.compact_stage1`: its config, autoencoder, base planes, MLP and mean
+  scene), recognised by its `run.json`.
 """
 
 from __future__ import annotations
@@ -16,36 +18,44 @@ from latentscenes.errors import ConfigError
 
 PREFIX = "builtin:"
 PROVENANCE = "provenance.json"
+AUTOENCODER = "autoencoder"
+STAGE1 = "stage-1 run"
 
 
 def _root() -> Path:
     return Path(str(resources.files("latentscenes") / "weights"))
 
 
-def builtin_names() -> list[str]:
-    """Names of the shipped autoencoders."""
-    return sorted(p.name for p in _root().iterdir() if (p / PROVENANCE).is_file())
+def _kind(folder: Path) -> str:
+    return STAGE1 if (folder / "run.json").is_file() else AUTOENCODER
+
+
+def builtin_names(kind: str = AUTOENCODER) -> list[str]:
+    """Names of the shipped weights of `kind` (autoencoders or stage-1 runs)."""
+    return sorted(p.name for p in _root().iterdir() if (p / PROVENANCE).is_file() and _kind(p) == kind)
 
 
 def is_builtin(source: str) -> bool:
     return source.startswith(PREFIX)
 
 
-def builtin_folder(source: str, key: str = "autoencoder.vae") -> Path:
-    """The folder of `builtin:<name>`; an unknown name is a `ConfigError` naming the config
-    `key` and listing the known ones."""
+def builtin_folder(source: str, key: str = "autoencoder.vae", kind: str = AUTOENCODER) -> Path:
+    """The folder of `builtin:<name>`, shipped weights of `kind`; an unknown name is a
+    `ConfigError` naming the config `key` and listing the known ones of that kind."""
     name = source[len(PREFIX) :]
-    if name not in builtin_names():
+    if name not in builtin_names(kind):
         raise ConfigError(
-            f"config key '{key}': no shipped weights named {name!r} "
-            f"(shipped: {', '.join(PREFIX + n for n in builtin_names()) or 'none'})"
+            f"config key '{key}': no shipped {kind} named {name!r} "
+            f"(shipped: {', '.join(PREFIX + n for n in builtin_names(kind)) or 'none'})"
         )
     return _root() / name
 
 
 def provenance(source: str) -> dict:
-    """The provenance record of `builtin:<name>` (command, data, quality)."""
-    return json.loads((builtin_folder(source) / PROVENANCE).read_text())
+    """The provenance record of `builtin:<name>`, of either kind (command, data, quality)."""
+    folder = _root() / source[len(PREFIX) :]
+    kind = _kind(folder) if folder.is_dir() else AUTOENCODER
+    return json.loads((builtin_folder(source, kind=kind) / PROVENANCE).read_text())
 
 
 def training_seconds(source: str) -> float:

@@ -1,0 +1,86 @@
+"""A finished stage-1 run reduced to what stage 2 starts from, small enough to ship with the
+package (`latentscenes export RUN --stage1 --out DIR`, then `fit --from DIR` or, shipped,
+`fit --from builtin:<name>`).
+
+Stage 2 reads four things from stage 1 (`recipes.stage2.build_stage2_model`): its config
+(plane sizes, MLP, autoencoder settings), its autoencoder, its base planes and MLP, and the
+mean of its scenes, where every new scene starts (`scene_init=mean`). The compact run keeps
+exactly those: a run folder whose bank holds one scene, the stage-1 scenes' mean, and whose
+checkpoint has no optimiser or sampler state. Planes are stored in float16 (half the bytes;
+stage 2 trains in float32 and fine-tunes the bases anyway); the MLP stays float32. The
+checkpoint keeps stage 1's `train_seconds`, so the one-time costs stage 2 reports are the
+same as from the full run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from latentscenes.engine.checkpoint import load_checkpoint, save_checkpoint
+from latentscenes.engine.runs import CONFIG_FILE, RUN_FILE, RunDir, open_run, run_kind
+from latentscenes.config import load_config
+from latentscenes.errors import LatentScenesError
+from latentscenes.recipes.stage1 import AUTOENCODER_FOLDER, TrainConfig, autoencoder_folder
+from latentscenes.scenes import SceneBank
+
+CHECKPOINT_NAME = "compact"
+
+
+def compact_tensors(tensors: dict[str, torch.Tensor], config: TrainConfig, half: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors stage 2 starts from, out of a stage-1 checkpoint's: `model.bank.bases`,
+    `model.mlp.*` and, for each per-scene tensor (N, ...), its mean over the N scenes (1, ...).
+    Planes (bases, micro or plain planes) in float16 when `half`."""
+    names = SceneBank(0, config.planes).per_scene_names()
+    out = {key: value for key, value in tensors.items() if key.startswith("model.mlp.")}
+    if config.planes.micro_macro:
+        out["model.bank.bases"] = tensors["model.bank.bases"]
+    for name in names:
+        out[f"model.bank.{name}"] = tensors[f"model.bank.{name}"].mean(0, keepdim=True)
+    plane_keys = {"model.bank.bases", "model.bank.micro", "model.bank.planes"}
+    return {
+        key: (value.half() if half and key in plane_keys else value).contiguous() for key, value in out.items()
+    }
+
+
+def write_compact_stage1(run_path: str | Path, out: str | Path, half: bool = True) -> Path:
+    """Write the compact copy of the finished stage-1 run `run_path` to `out` (which must not
+    exist or be empty); `out` appears only when complete."""
+    run = open_run(run_path)
+    if run_kind(run) != "train":
+        raise LatentScenesError(f"{run.root} is a '{run_kind(run)}' run; --stage1 exports a stage-1 (train) run")
+    if not (autoencoder_folder(run) / "config.json").is_file():
+        raise LatentScenesError(f"stage-1 run {run.root} has not finished (no {autoencoder_folder(run)})")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise LatentScenesError(f"export folder {out} exists and is not empty")
+    config = load_config(TrainConfig, run.config_path)
+    tensors, meta = load_checkpoint(run.checkpoints)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        shutil.copy2(run.config_path, tmp / CONFIG_FILE)
+        shutil.copytree(autoencoder_folder(run), tmp / AUTOENCODER_FOLDER)
+        run_record = json.loads((run.root / RUN_FILE).read_text())
+        (tmp / RUN_FILE).write_text(json.dumps({**run_record, "compact": True}, indent=2))
+        save_checkpoint(
+            RunDir(tmp).checkpoints, CHECKPOINT_NAME, compact_tensors(tensors, config, half),
+            {"global_step": meta["global_step"], "train_seconds": meta["train_seconds"], "scenes_averaged": _num_scenes(tensors, config),
+             "compacted_from": run.root.name},
+        )
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def _num_scenes(tensors: dict[str, torch.Tensor], config: TrainConfig) -> int:
+    first = SceneBank(0, config.planes).per_scene_names()[0]
+    return int(tensors[f"model.bank.{first}"].shape[0])
