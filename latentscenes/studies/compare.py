@@ -79,7 +79,7 @@ def compare_runs(settings: CompareSettings) -> dict:
     }
     result = {
         "held_out": settings.held_out,
-        "data": _data_record(configs["latent"]),
+        "data": _data_record(configs["latent"], int(curves["latent"]["num_scenes"])),
         "target_psnr": target,
         "margin": settings.margin,
         "methods": methods,
@@ -238,10 +238,11 @@ def _speedup(latent: dict, other: dict, key: str) -> dict:
     return {"speedup": slow / fast if fast else float("inf"), "amortised": amortised}
 
 
-def _data_record(config: FitLatentConfig) -> dict:
-    data = config.data
+def _data_record(config: FitLatentConfig, num_scenes: int) -> dict:
+    data, curve_views = config.data, config.eval
     return {"root": data.root, "start": data.start, "count": data.count, "num_test_views": data.num_test_views,
-            "num_val_views": data.num_val_views, "curve_scenes": config.eval.scenes, "curve_views": config.eval.views}
+            "num_val_views": data.num_val_views, "curve_scenes": min(curve_views.scenes, num_scenes - curve_views.first),
+            "curve_views": curve_views.views}
 
 
 LABELS = {"latent": "latent Tri-Planes", "rgb": "RGB, cold start", "warm_rgb": "RGB, warm start"}
