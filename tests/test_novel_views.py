@@ -153,7 +153,7 @@ def test_autoencoder_from_another_latent_space_is_refused(objects_32px, tiny_run
     save_autoencoder(other, tmp_path / "other")
     for value, message in [(tmp_path / "other", "encodes into another latent space"),
                            (tmp_path / "missing", "is not a folder"),
-                           ("builtin:no-such", "config key 'autoencoder': no shipped weights")]:
+                           ("builtin:no-such", "config key 'autoencoder': no shipped autoencoder named")]:
         run = tmp_path / "run"
         code = main(["fit", "--space", "latent", "--from", str(tiny_runs / "stage1"), "--data", str(objects_32px),
                      "--run", str(run), "data.start=3", "data.count=1", "data.num_test_views=4",

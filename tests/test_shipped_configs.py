@@ -2,7 +2,8 @@
 misspelt or misplaced key in one is an error here, not in a user's run) and means what it
 meant when the package defaults became the demo's settings: `shipped_configs_resolved.json`
 holds each file's resolved config from the commit before that change (0fd91a9), so the
-paper's configs still give the paper's runs and the demo's its figures."""
+paper's configs still give the paper's runs and the demo's its figures (the demo's files since
+they became the 2x recipe, 2026-12-02)."""
 
 import json
 from pathlib import Path
