@@ -56,6 +56,15 @@ def test_torcs_cars_weights_reconstruct_unseen_colours():
     assert normalized.abs().max() < 1
 
 
+def test_a_saved_copy_of_shipped_weights_names_them_not_the_package_folder(tmp_path):
+    import json
+
+    from latentscenes.autoencoder import save_autoencoder
+
+    save_autoencoder(build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-2x-3d")), tmp_path / "copy")
+    assert json.loads((tmp_path / "copy" / "config.json").read_text())["_name_or_path"] == "builtin:torcs-cars-2x-3d"
+
+
 def test_unknown_builtin_name_lists_the_shipped_ones():
     with pytest.raises(ConfigError, match="builtin:torcs-cars"):
         build_autoencoder(AutoencoderConfig(vae="builtin:no-such-weights"))

@@ -171,7 +171,10 @@ def build_autoencoder(cfg: AutoencoderConfig) -> LatentAutoencoder:
     if cfg.vae:
         folder = _local_folder(cfg.vae, cfg.vae_subfolder)
         if folder is not None and (folder / NORMALIZER_JSON).is_file():
-            return load_autoencoder(folder)
+            autoencoder = load_autoencoder(folder)
+            if is_builtin(cfg.vae):  # a saved copy names the shipped weights, not this machine's package folder
+                autoencoder.vae.register_to_config(_name_or_path=cfg.vae)
+            return autoencoder
         vae = load_vae(cfg.vae, cfg.vae_subfolder)
     else:
         attention = False if cfg.fully_convolutional else None
