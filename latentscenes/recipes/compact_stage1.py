@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from latentscenes.config import load_config
 from latentscenes.engine.checkpoint import load_checkpoint, save_checkpoint
 from latentscenes.engine.runs import CONFIG_FILE, RUN_FILE, RunDir, open_run, run_kind
-from latentscenes.config import load_config
 from latentscenes.errors import LatentScenesError
 from latentscenes.recipes.stage1 import AUTOENCODER_FOLDER, TrainConfig, autoencoder_folder
 from latentscenes.scenes import SceneBank
@@ -67,10 +67,12 @@ def write_compact_stage1(run_path: str | Path, out: str | Path, half: bool = Tru
         shutil.copytree(autoencoder_folder(run), tmp / AUTOENCODER_FOLDER)
         run_record = json.loads((run.root / RUN_FILE).read_text())
         (tmp / RUN_FILE).write_text(json.dumps({**run_record, "compact": True}, indent=2))
+        compact = compact_tensors(tensors, config, half)
+        averaged = tensors[f"model.bank.{SceneBank(0, config.planes).per_scene_names()[0]}"].shape[0]
         save_checkpoint(
-            RunDir(tmp).checkpoints, CHECKPOINT_NAME, compact_tensors(tensors, config, half),
-            {"global_step": meta["global_step"], "train_seconds": meta["train_seconds"], "scenes_averaged": _num_scenes(tensors, config),
-             "compacted_from": run.root.name},
+            RunDir(tmp).checkpoints, CHECKPOINT_NAME, compact,
+            {"global_step": meta["global_step"], "train_seconds": meta["train_seconds"],
+             "scenes_averaged": int(averaged), "compacted_from": run.root.name},
         )
         if out.exists():
             out.rmdir()
@@ -79,8 +81,3 @@ def write_compact_stage1(run_path: str | Path, out: str | Path, half: bool = Tru
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
-
-
-def _num_scenes(tensors: dict[str, torch.Tensor], config: TrainConfig) -> int:
-    first = SceneBank(0, config.planes).per_scene_names()[0]
-    return int(tensors[f"model.bank.{first}"].shape[0])

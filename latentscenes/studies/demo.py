@@ -32,6 +32,7 @@ demo's wall time is about the longer side's.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -91,19 +92,17 @@ STAGES = (("", TrainConfig, "demo-train.yaml"), ("latent", FitLatentConfig, "dem
           ("rgb", FitRGBConfig, "demo-fit-rgb.yaml"))
 
 
-def fit_latent_and_evaluate(config: FitLatentConfig, run: RunDir, resume: bool = False):
-    """Stage 2, then its evaluation on the views `compare` reads (in the run's own process:
-    beside the RGB baseline's, not after it)."""
-    state = fit_stage2(config, run, resume=resume)
-    current_evaluation(run, COMPARED_SPLITS) or evaluate_run(run, COMPARED_SPLITS)
-    return state
+@dataclass(frozen=True)
+class FitThenEvaluate:
+    """A run's training function, then the run's evaluation on the views `compare` reads, in the
+    run's own process: the first side to finish evaluates while the other still trains."""
 
+    fit: Callable
 
-def fit_rgb_and_evaluate(config: FitRGBConfig, run: RunDir, resume: bool = False):
-    """The RGB baseline, then its evaluation on the views `compare` reads."""
-    state = fit_rgb(config, run, resume=resume)
-    current_evaluation(run, COMPARED_SPLITS) or evaluate_run(run, COMPARED_SPLITS)
-    return state
+    def __call__(self, config, run: RunDir, resume: bool = False):
+        state = self.fit(config, run, resume=resume)
+        current_evaluation(run, COMPARED_SPLITS) or evaluate_run(run, COMPARED_SPLITS)
+        return state
 
 
 def run_demo(settings: DemoSettings) -> dict:
@@ -133,7 +132,7 @@ def run_demo(settings: DemoSettings) -> dict:
     split = side_by_side_threads(settings.side_by_side)
     side_by_side = split is not None
     own_threads, rgb_threads = split or (torch.get_num_threads(),) * 2
-    rgb_run = (runs / "rgb", FitRGBConfig, "fit-rgb", fit_rgb_and_evaluate, packaged_config("demo-fit-rgb.yaml"),
+    rgb_run = (runs / "rgb", FitRGBConfig, "fit-rgb", FitThenEvaluate(fit_rgb), packaged_config("demo-fit-rgb.yaml"),
                [*select["new"], *(["logging.progress=false"] if side_by_side else quiet),
                 *_overrides_of(settings.overrides, "rgb")])
     # Beside stage 1 and stage 2 the RGB run shows no progress bar: two would garble one terminal.
@@ -147,7 +146,7 @@ def run_demo(settings: DemoSettings) -> dict:
                 [*select["stage1"], *quiet, *_overrides_of(settings.overrides, "")], own_threads,
             )
         latent, _ = _stage(
-            runs / "latent", FitLatentConfig, "fit-latent", fit_latent_and_evaluate, "demo-fit-latent.yaml",
+            runs / "latent", FitLatentConfig, "fit-latent", FitThenEvaluate(fit_stage2), "demo-fit-latent.yaml",
             [*select["new"], f"stage1={shipped or stage1_reference(stage1.root, runs / 'latent')}", *quiet,
              *_overrides_of(settings.overrides, "latent")], own_threads,
         )
@@ -183,7 +182,8 @@ def shipped_stage1_for(settings: DemoSettings, stage1_meshes: list[str]) -> tupl
         return None, "trained here (--train-stage1)"
     if _overrides_of(settings.overrides, ""):
         return None, "trained here: the demo was given stage-1 overrides"
-    if settings.source != "torcs" or settings.size != trained_on["size"] or sorted(stage1_meshes) != sorted(trained_on["meshes"]):
+    same_cars = settings.source == "torcs" and settings.size == trained_on["size"]
+    if not same_cars or sorted(stage1_meshes) != sorted(trained_on["meshes"]):
         return None, (
             f"trained here: {SHIPPED_STAGE1} was trained on {trained_on['size']} px TORCS cars of "
             f"{len(trained_on['meshes'])} meshes, not on this build's stage-1 scenes"
