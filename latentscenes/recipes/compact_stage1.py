@@ -23,9 +23,9 @@ import torch
 
 from latentscenes.config import load_config
 from latentscenes.engine.checkpoint import load_checkpoint, save_checkpoint
-from latentscenes.engine.runs import CONFIG_FILE, RUN_FILE, RunDir, open_run, run_kind
+from latentscenes.engine.runs import CONFIG_FILE, RUN_FILE, RunDir
 from latentscenes.errors import LatentScenesError
-from latentscenes.recipes.stage1 import AUTOENCODER_FOLDER, TrainConfig, autoencoder_folder
+from latentscenes.recipes.stage1 import AUTOENCODER_FOLDER, TrainConfig, autoencoder_folder, open_stage1_run
 from latentscenes.scenes import SceneBank
 
 CHECKPOINT_NAME = "compact"
@@ -50,11 +50,7 @@ def compact_tensors(tensors: dict[str, torch.Tensor], config: TrainConfig, half:
 def write_compact_stage1(run_path: str | Path, out: str | Path, half: bool = True) -> Path:
     """Write the compact copy of the finished stage-1 run `run_path` to `out` (which must not
     exist or be empty); `out` appears only when complete."""
-    run = open_run(run_path)
-    if run_kind(run) != "train":
-        raise LatentScenesError(f"{run.root} is a '{run_kind(run)}' run; --stage1 exports a stage-1 (train) run")
-    if not (autoencoder_folder(run) / "config.json").is_file():
-        raise LatentScenesError(f"stage-1 run {run.root} has not finished (no {autoencoder_folder(run)})")
+    run = open_stage1_run(run_path)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LatentScenesError(f"export folder {out} exists and is not empty")

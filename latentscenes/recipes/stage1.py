@@ -30,7 +30,8 @@ from latentscenes.data import DataConfig, SceneCollection, dataset_info
 from latentscenes.engine.checkpoint import latest_meta
 from latentscenes.engine.distributed import load_shard
 from latentscenes.engine.loop import LoopState
-from latentscenes.engine.runs import RunDir
+from latentscenes.engine.runs import RunDir, open_run, run_kind
+from latentscenes.errors import LatentScenesError
 from latentscenes.models.latent import LatentScenes, check_crop
 from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.parallel import current_world
@@ -165,3 +166,14 @@ def one_time_seconds(run: RunDir) -> dict[str, float]:
 
 def autoencoder_folder(run: RunDir) -> Path:
     return run.root / AUTOENCODER_FOLDER
+
+
+def open_stage1_run(folder: str | Path) -> RunDir:
+    """The finished stage-1 (train) run in `folder`; another kind of run, or one whose
+    autoencoder is not written yet, is a `LatentScenesError` naming it."""
+    run = open_run(folder)
+    if run_kind(run) != "train":
+        raise LatentScenesError(f"{run.root} is a '{run_kind(run)}' run, not a stage-1 (train) run")
+    if not (autoencoder_folder(run) / "config.json").is_file():
+        raise LatentScenesError(f"stage-1 run {run.root} has not finished (no {autoencoder_folder(run)})")
+    return run

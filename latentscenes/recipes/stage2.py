@@ -34,14 +34,16 @@ from latentscenes.data import DataConfig, SceneCollection
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.distributed import load_shard
 from latentscenes.engine.loop import LoopState
-from latentscenes.engine.runs import RUN_FILE, RunDir, open_run, run_kind
+from latentscenes.engine.runs import RUN_FILE, RunDir, open_run
 from latentscenes.errors import ConfigError, LatentScenesError
 from latentscenes.models.latent import LatentScenes
 from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.parallel import current_world
 from latentscenes.recipes.settings import EvalConfig, LoggingConfig
 from latentscenes.recipes.stage import run_stage
-from latentscenes.recipes.stage1 import NOVEL_VIEWS, NOVEL_VIEWS_HELP, TrainConfig, autoencoder_folder, one_time_seconds
+from latentscenes.recipes.stage1 import (
+    NOVEL_VIEWS, NOVEL_VIEWS_HELP, TrainConfig, autoencoder_folder, one_time_seconds, open_stage1_run,
+)
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.scenes.warm_start import warm_start
 from latentscenes.weights import PREFIX, STAGE1, builtin_folder, builtin_names, is_builtin, provenance
@@ -121,11 +123,7 @@ def stage1_run(config: FitLatentConfig, run_root: Path) -> tuple[RunDir, TrainCo
             f"stage-1 run {folder} is missing (stage1={config.stage1}, relative to the stage-2 run {run_root}); "
             "move or copy the stage-1 run with it, or set stage1 in its config.yaml"
         )
-    run = open_run(folder)
-    if run_kind(run) != "train":
-        raise LatentScenesError(f"--from {run.root} is a '{run_kind(run)}' run, not a stage-1 (train) run")
-    if not (autoencoder_folder(run) / "config.json").is_file():
-        raise LatentScenesError(f"stage-1 run {run.root} has not finished (no {autoencoder_folder(run)})")
+    run = open_stage1_run(folder)
     return run, load_config(TrainConfig, run.config_path)
 
 
