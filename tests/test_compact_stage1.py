@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import yaml
 from baselines import best_constant_psnr
 from conftest import TINY_RUN
 from safetensors.torch import load_file
@@ -134,3 +135,10 @@ def test_stage2_from_the_shipped_stage1_beats_the_best_constant_image(objects_32
     scene = collection.scenes[0]
     views = scene.model_images(scene.split("test"))
     assert evaluate_run(open_run(run), ("test",))["mean"]["test"]["psnr"] > best_constant_psnr(views) + 1.0
+    # `bench steps` re-trains the run's phases from the same shipped stage 1, named as shipped
+    out = tmp_path / "steps"
+    assert main(["bench", "steps", str(run), "--steps", "1", "--skip", "1", "--rounds", "1", "--out", str(out)]) == 0
+    phases = json.loads((out / "steps.json").read_text())["runs"][str(run.resolve())]["phases"]
+    assert set(phases) == {"encode", "decode"} and all(p["seconds_per_step"] > 0 for p in phases.values())
+    probe = yaml.safe_load((out / "round0" / "new-encode" / "config.yaml").read_text())
+    assert probe["stage1"] == "builtin:torcs-cars-2x-stage1"

@@ -52,7 +52,9 @@ from latentscenes.evaluation.evaluate import evaluate_model
 from latentscenes.io import atomic_write_json, atomic_write_text
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
-from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_folder, stage2_one_time_seconds
+from latentscenes.recipes.stage2 import (
+    FitLatentConfig, absolute_stage1, fit_stage2, stage1_folder, stage2_one_time_seconds,
+)
 from latentscenes.studies.demo import packaged_config
 
 METHODS = ("latent", "rgb")
@@ -136,7 +138,7 @@ def _training(settings: ScaleSettings, method: str, count: int, silent: bool = F
     config_cls, config, own = _method_config(settings, method)
     folder = settings.out / "runs" / f"{method}-{count}"
     if method == "latent":
-        select.append(f"stage1={stage1_folder(str(settings.stage1), Path()).resolve()}")
+        select.append(f"stage1={absolute_stage1(str(settings.stage1), Path())}")
         return folder, config_cls, "fit-latent", fit_stage2, config, [*select, *quiet, *own]
     return folder, config_cls, "fit-rgb", fit_rgb, config, [*select, *quiet, *own]
 

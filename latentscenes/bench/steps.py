@@ -35,7 +35,7 @@ from latentscenes.engine.runs import RunDir, open_finished_run, run_key, run_kin
 from latentscenes.errors import LatentScenesError
 from latentscenes.recipes.fit_phases import fit_phases
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
-from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_folder
+from latentscenes.recipes.stage2 import FitLatentConfig, absolute_stage1, fit_stage2
 
 __all__ = ["StepSettings", "measure_step_costs", "format_step_costs"]
 
@@ -105,7 +105,7 @@ def _probe(run: RunDir, config, phase: str, folder: Path, settings: StepSettings
     ]
     if isinstance(config, FitLatentConfig):
         # stage1 is relative to the run's folder; the probe lives elsewhere
-        overrides.append(f"stage1={stage1_folder(config.stage1, Path(run.root).resolve())}")
+        overrides.append(f"stage1={absolute_stage1(config.stage1, run.root)}")
     elif config.init_from:
         overrides.append(f"init_from={Path(config.init_from).resolve()}")
     if folder.exists():

@@ -135,6 +135,13 @@ def stage1_folder(stage1: str, run_root: str | Path) -> Path:
     return Path(os.path.normpath(Path(run_root) / stage1))  # lexically: run_root may not exist yet
 
 
+def absolute_stage1(stage1: str, run_root: str | Path) -> str:
+    """The `stage1` config value that names the same stage-1 run from any folder: a shipped
+    one's `builtin:<name>` as it is, a folder as an absolute path (`stage1` is relative to
+    `run_root`, e.g. for a probe run elsewhere)."""
+    return stage1 if is_builtin(stage1) else str(stage1_folder(stage1, Path(run_root).resolve()))
+
+
 def stage1_reference(stage1: str | Path, run_root: str | Path) -> str:
     """The `stage1` config value for the stage-1 run `stage1` (relative to the working
     directory, or `builtin:<name>`) of a stage-2 run in `run_root`: the path from one to the
