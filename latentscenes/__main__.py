@@ -1,5 +1,3 @@
-import sys
+from latentscenes.cli.main import console
 
-from latentscenes.cli.main import main
-
-sys.exit(main())
+console()

@@ -80,5 +80,19 @@ def _describe(error: Exception) -> str:
     return str(error)
 
 
+def console() -> None:
+    """The `latentscenes` command: `main`, then exit with its code. One of torchrun's ranks
+    leaves without the interpreter's teardown, once its process group is left and its output
+    flushed: gloo's worker threads can still be torn down then and abort the process
+    ("terminate called without an active exception", seen under load after a successful run;
+    pytorch/pytorch#179291 describes that path)."""
+    code = main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
