@@ -146,7 +146,16 @@ def test_step_costs_price_each_phase_of_the_steps_to_the_target(runs, capsys):
     assert result["methods"]["rgb"]["step_seconds_per_scene_to_target"] == pytest.approx(1.9)
     assert result["latent_vs"]["rgb"]["by_step_costs"]["speedup"] == pytest.approx(1.9 / 4.7)
     assert result["latent_vs"]["rgb"]["speedup"] == pytest.approx(7.6 / 1.9)  # by the runs' own seconds, as before
-    assert "by step costs" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "by step costs" in out
+    # rays per scene to the target: 3 Encode-Scene steps of 2 views x 64 rays, then 1.6 Decode-Scene
+    # steps of 1 whole 8 x 8 latent view (32 px images, a 4x autoencoder); RGB 1.9 steps of 4 x 256
+    latent, rgb = result["methods"]["latent"]["rays_to_target"], result["methods"]["rgb"]["rays_to_target"]
+    assert latent["rays_per_scene"] == pytest.approx(3 * 2 * 64 + 1.6 * 64)
+    assert rgb["rays_per_scene"] == pytest.approx(1.9 * 4 * 256)
+    assert rgb["training_pixels_per_scene"] == 16 * latent["training_pixels_per_scene"]  # the same views, f = 4
+    assert rgb["passes"] == pytest.approx(rgb["rays_per_scene"] / rgb["training_pixels_per_scene"])
+    assert f"{rgb['passes']:.2f} passes" in out
     del costs["runs"][str((runs / "rgb").resolve())]
     (runs / "costs.json").write_text(json.dumps(costs))
     assert main([*compare, "--step-costs", str(runs / "costs.json")]) != 0

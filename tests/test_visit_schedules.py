@@ -16,6 +16,7 @@ from latentscenes.models.phases import (
     LossWeights,
     PhaseConfig,
     in_optimisation_steps,
+    rays_per_visit,
     recipe,
     validation_plateaued,
 )
@@ -96,3 +97,18 @@ def test_validation_plateaued_compares_the_last_evaluations_with_the_best_before
     assert not validation_plateaued([20.0, 21.0, 21.05, 21.2], patience=2, min_gain=0.1)
     assert validation_plateaued([22.0, 21.0, 21.5], patience=2, min_gain=0.0)  # below an earlier best
     assert not validation_plateaued([20.0, 20.0, 20.0], patience=0, min_gain=0.1)  # off
+
+
+@pytest.mark.parametrize("loss, rays, crop, expected", [
+    (LossWeights(rgb=1.0), 256, 0, 3 * 256),  # random RGB rays
+    (LossWeights(rgb=1.0), 0, 0, 3 * 64 * 48),  # whole RGB images
+    (LossWeights(es=1.0), 64, 0, 3 * 64),  # Encode-Scene on the latent pixels under random rays
+    (LossWeights(es=1.0), 0, 0, 3 * 16 * 12),  # Encode-Scene on whole latent images
+    (LossWeights(ds=1.0), 64, 32, 3 * 8 * 8),  # Decode-Scene on crops: rays_per_view does not apply
+    (LossWeights(es=1.0, ds=1.0), 64, 0, 3 * 16 * 12),  # with Decode-Scene both losses share whole latents
+    (LossWeights(ae=1.0, tv=1.0), 64, 0, 0),  # nothing rendered
+])
+def test_rays_per_visit_counts_the_rays_a_scene_renders_in_one_batch(loss, rays, crop, expected):
+    config = PhaseConfig(views_per_scene=3, rays_per_view=rays, crop=crop, loss=loss)
+    factor = 1 if loss.rgb else 4
+    assert rays_per_visit(config, height=64, width=48, factor=factor) == expected

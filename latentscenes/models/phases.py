@@ -136,6 +136,22 @@ def in_optimisation_steps(config: PhaseConfig, num_scenes: int, processes: int =
     )
 
 
+def rays_per_visit(config: PhaseConfig, height: int, width: int, factor: int = 1) -> int:
+    """Rays one batch of a phase renders per scene, for images of height x width rendered on a
+    grid `factor`x coarser (1: RGB; the autoencoder's downsampling for latent scenes):
+    `rays_per_view` random rays per view, or, when a loss needs whole (latent) images
+    (Decode-Scene, or Encode-Scene without `rays_per_view`), each view's crop or whole image on
+    that grid. A phase with no rendering loss (only `ae`, `eq`, `tv`) renders none."""
+    loss = config.loss
+    if not (loss.rgb or loss.es or loss.ds):
+        return 0
+    if loss.ds or not config.rays_per_view:
+        per_view = (config.crop // factor) ** 2 if config.crop else (height // factor) * (width // factor)
+    else:
+        per_view = config.rays_per_view
+    return config.views_per_scene * per_view
+
+
 def recipe(**phases: PhaseConfig) -> list[Phase]:
     """The phases to run, in order, skipping those with zero steps."""
     return [Phase(name, config) for name, config in phases.items() if config.steps > 0]

@@ -8,6 +8,9 @@ from stage 1). For each run:
 - held-out and training-view PSNR (all their views, `RUN/eval.json`, evaluated here when it
   is missing or older than the run's last checkpoint) and the train / held-out gap;
 - its training curve's end and `late_rise` (near 0: at its plateau);
+- the rays it rendered per scene until its curve reached the target, and how many passes over
+  a scene's training pixels (latent pixels for latent scenes) those are: a latent ray costs
+  about what an RGB ray costs, so the speed-up follows their ratio;
 - the training seconds per scene its curve took to reach the cold RGB curve's end - `margin`
   dB (a PSNR near RGB's plateau, not an early point), and the speed-ups of the latent scenes
   against both RGB runs, also with each method's one-time costs (the autoencoder and stage 1;
@@ -29,18 +32,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from latentscenes.autoencoder import load_autoencoder
 from latentscenes.config import load_config
+from latentscenes.data import load_scenes_from_config
 from latentscenes.data.checks import read_json
 from latentscenes.engine.checkpoint import latest_meta
 from latentscenes.engine.runs import RunDir, open_finished_run, run_key, run_kind
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.costs import SCENE_COUNTS
 from latentscenes.evaluation.curves import late_rise, time_to_reach
-from latentscenes.recipes.fit_phases import phase_spans
+from latentscenes.models.phases import rays_per_visit
+from latentscenes.recipes.fit_phases import fit_phases, phase_spans
 from latentscenes.recipes.restore import current_evaluation, evaluate_run
 from latentscenes.recipes.rgb import FitRGBConfig, earlier_rgb_run
-from latentscenes.recipes.stage1 import one_time_seconds
-from latentscenes.recipes.stage2 import FitLatentConfig, stage1_run
+from latentscenes.recipes.stage1 import autoencoder_folder, one_time_seconds
+from latentscenes.recipes.stage2 import FitLatentConfig, stage1_run, stage2_autoencoder
 
 SAME_SCENES = ("start", "count", "num_test_views", "num_val_views", "size", "above")
 SAME_CURVE_VIEWS = ("scenes", "first", "views")
@@ -162,6 +168,7 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
         "seconds_per_scene_to_target": None if seconds is None else seconds / scenes,
         "steps_to_target": steps,  # independent of the machine's load, unlike seconds
         "step_seconds_per_scene_to_target": priced,  # steps x `bench steps` costs; None without them
+        "rays_to_target": _rays_to_target(run, config, steps, scenes),
         # past the target at its first evaluation: the time is an upper bound
         "target_at_first_point": float(points[0][key]) >= target,
         "one_time_seconds": _one_time_seconds(run, config),
@@ -197,6 +204,34 @@ def _step_seconds(run: RunDir, config, steps: float | None, scenes: int, costs: 
             raise LatentScenesError(f"the step costs of {run.root} have no phase '{name}'")
         seconds += max(0.0, min(steps, end) - first) * entry["phases"][name]["seconds_per_step"]
     return seconds / scenes
+
+
+def _rays_to_target(run: RunDir, config, steps: float | None, scenes: int) -> dict | None:
+    """Rays rendered per scene in the run's first `steps` steps and the passes they make over a
+    scene's training pixels (on the latent grid for latent scenes); None when the curve never
+    reached the target or a phase stops early (its steps are not known from the config)."""
+    phases = {phase.name: phase.config for phase in fit_phases(config)}
+    if steps is None or any(phase.patience for phase in phases.values()):
+        return None
+    collection = load_scenes_from_config(config.data)
+    factor = _grid_factor(run, config)
+    height, width = collection.scenes[0].height, collection.scenes[0].width
+    rays = 0.0
+    for name, first, end in phase_spans(config, scenes):
+        phase = phases[name]
+        visits = max(0.0, min(steps, end) - first) * min(phase.scenes_per_batch, scenes) / scenes
+        rays += visits * rays_per_visit(phase, height, width, factor)
+    pixels = sum(
+        len(scene.split("train")) * (scene.height // factor) * (scene.width // factor) for scene in collection.scenes
+    ) / len(collection.scenes)
+    return {"rays_per_scene": rays, "training_pixels_per_scene": pixels, "passes": rays / pixels}
+
+
+def _grid_factor(run: RunDir, config) -> int:
+    """How much coarser than the images the run renders: its autoencoder's downsampling, 1 for RGB."""
+    if isinstance(config, FitLatentConfig):
+        return stage2_autoencoder(config, autoencoder_folder(stage1_run(config, run.root)[0])).downsample_factor
+    return 1
 
 
 def _starts_from(run: RunDir, config) -> str:
@@ -286,9 +321,16 @@ def format_comparison(result: dict) -> str:
                 f"{other['step_seconds_per_scene_to_target']:.1f} s per scene, {priced['speedup']:.2f}x as fast; "
                 f"with one-time costs {amortised}"
             )
+    reached = {name: method["rays_to_target"] for name, method in result["methods"].items() if method["rays_to_target"]}
+    if reached:
+        lines.append(f"rays per scene to {target:.2f} dB: " + "; ".join(
+            f"{LABELS[name]} {rays['rays_per_scene'] / 1000:.0f}k, {rays['passes']:.2f} passes over its "
+            f"{rays['training_pixels_per_scene'] / 1000:.0f}k training pixels" for name, rays in reached.items()
+        ))
     lines.append(
         "(late rise: the curve's gain over its last quarter of training time, near 0 at a plateau; <= : past the "
-        "target at its first evaluation; seconds are each run's own training time, steps are not slowed by other jobs)"
+        "target at its first evaluation; seconds are each run's own training time, steps are not slowed by other jobs; "
+        "training pixels of latent scenes are latent pixels)"
     )
     return "\n".join(lines)
 
