@@ -221,3 +221,19 @@ def test_two_process_steps_equal_one_process_steps_on_the_same_batch(tmp_path):
     _one_step(model, load_scenes(data, num_test_views=2).scenes, [0, 1, 2, 3], World())
     torch.save(model.state_dict(), tmp_path / "expected.pt")
     mp.spawn(_step_on_shard, args=(tmp_path / "store", data, tmp_path / "expected.pt"), nprocs=2)
+
+
+@pytest.mark.parametrize("dataset, code, stream, expected", [
+    ("objects", 0, "stdout", "scenes"),
+    ("missing", 2, "stderr", "error: [rank 1] "),
+])
+def test_a_torchrun_rank_exits_with_its_code_and_its_output_flushed(objects_32px, tmp_path, dataset, code, stream, expected):
+    # one of torchrun's ranks leaves without the interpreter's teardown (os._exit): what it printed
+    # into a pipe must still arrive, and its exit code must be the command's
+    root = objects_32px if dataset == "objects" else tmp_path / "missing"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # a buffered pipe
+    env.update(WORLD_SIZE="2", RANK="1")
+    result = subprocess.run([sys.executable, "-m", "latentscenes", "data", "info", str(root)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == code, result.stderr[-2000:]
+    assert expected in getattr(result, stream)
