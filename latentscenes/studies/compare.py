@@ -32,9 +32,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentscenes.autoencoder import load_autoencoder
 from latentscenes.config import load_config
-from latentscenes.data import load_scenes_from_config
+from latentscenes.data import dataset_info
 from latentscenes.data.checks import read_json
 from latentscenes.engine.checkpoint import latest_meta
 from latentscenes.engine.runs import RunDir, open_finished_run, run_key, run_kind
@@ -213,17 +212,16 @@ def _rays_to_target(run: RunDir, config, steps: float | None, scenes: int) -> di
     phases = {phase.name: phase.config for phase in fit_phases(config)}
     if steps is None or any(phase.patience for phase in phases.values()):
         return None
-    collection = load_scenes_from_config(config.data)
+    info = dataset_info(config.data.root, **config.data.load_options())  # sizes and views, no image decoded
+    height, width = info.resolution[0]
     factor = _grid_factor(run, config)
-    height, width = collection.scenes[0].height, collection.scenes[0].width
     rays = 0.0
     for name, first, end in phase_spans(config, scenes):
         phase = phases[name]
         visits = max(0.0, min(steps, end) - first) * min(phase.scenes_per_batch, scenes) / scenes
         rays += visits * rays_per_visit(phase, height, width, factor)
-    pixels = sum(
-        len(scene.split("train")) * (scene.height // factor) * (scene.width // factor) for scene in collection.scenes
-    ) / len(collection.scenes)
+    training_views = info.views_per_scene[1] - config.data.num_test_views - config.data.num_val_views  # the mean
+    pixels = training_views * (height // factor) * (width // factor)
     return {"rays_per_scene": rays, "training_pixels_per_scene": pixels, "passes": rays / pixels}
 
 
