@@ -1,5 +1,5 @@
-"""The autoencoders shipped with the package (`autoencoder.vae=builtin:torcs-cars` and its
-3D-aware successor `builtin:torcs-cars-3d`)."""
+"""The autoencoders shipped with the package (`autoencoder.vae=builtin:torcs-cars`, its
+3D-aware successors and the 2x and full-resolution spaces)."""
 
 import os
 
@@ -129,3 +129,20 @@ def test_2x_weights_keep_more_latent_pixels_and_decode_their_resampling():
     assert record["command"].count("train-3d-aware.yaml") == 1
     assert training_seconds("builtin:torcs-cars-2x-3d") == record["train_seconds"]
     assert record["heldout_meshes"] == provenance("builtin:torcs-cars")["heldout_meshes"]
+
+
+def test_1x_weights_keep_every_pixel_and_decode_their_resampling():
+    """`builtin:torcs-cars-1x`: 128 x 128 x 16 latents for 128 px images, trained from scratch
+    with a KL weight of 1e-4 and no 3D-aware round; it reconstructs shapes it never saw far above
+    the 2x space's ceiling and decodes their resampled latents almost as well."""
+    ae = build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-1x"))
+    assert ae.downsample_factor == 1 and ae.latent_shape(128, 128) == (16, 128, 128)
+    own, resampled = _psnr_of_reconstruction_and_of_resampled_latents("torcs-cars-1x")
+    two_x_own, _ = _psnr_of_reconstruction_and_of_resampled_latents("torcs-cars-2x-3d")
+    assert own > two_x_own + 5.0 and own - resampled < 2.0
+    record = provenance("builtin:torcs-cars-1x")
+    assert "starts_from" not in record and "train-3d-aware.yaml" not in record["command"]
+    assert "autoencoder.downsample=1" in record["command"] and "autoencoder.latent_channels=16" in record["command"]
+    assert training_seconds("builtin:torcs-cars-1x") == record["train_seconds"] > 0
+    assert record["heldout_meshes"] == provenance("builtin:torcs-cars")["heldout_meshes"]
+    assert record["unseen_psnr"] > provenance("builtin:torcs-cars-2x-3d")["unseen_psnr"] + 5.0

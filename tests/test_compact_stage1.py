@@ -1,6 +1,6 @@
 """The compact stage-1 run (`export RUN --stage1 --out DIR`, shipped as
-`builtin:torcs-cars-2x-stage1`): what stage 2 starts from, and nothing else, gives stage 2
-the start the full stage-1 run gives it."""
+`builtin:torcs-cars-1x-stage1` and `builtin:torcs-cars-2x-stage1`): what stage 2 starts from,
+and nothing else, gives stage 2 the start the full stage-1 run gives it."""
 
 import json
 
@@ -23,6 +23,8 @@ from latentscenes.recipes.stage2 import FitLatentConfig, build_stage2_model
 from latentscenes.weights import AUTOENCODER, STAGE1, builtin_names, provenance
 
 NEW_SCENE = ["data.start=3", "data.count=1"]
+# each shipped stage-1 run and the shipped autoencoder it was trained in
+SHIPPED = [("torcs-cars-1x-stage1", "torcs-cars-1x"), ("torcs-cars-2x-stage1", "torcs-cars-2x-3d")]
 
 
 @pytest.fixture(scope="module")
@@ -94,43 +96,66 @@ def test_a_bad_export_names_the_problem_and_leaves_the_folder_alone(tiny_runs, t
     assert (out / "mine.txt").read_text() == "keep" and not (tmp_path / "new").exists()
 
 
-def test_the_shipped_stage1_records_how_it_was_made_and_is_not_an_autoencoder():
-    assert "torcs-cars-2x-stage1" in builtin_names(STAGE1) and "torcs-cars-2x-stage1" not in builtin_names(AUTOENCODER)
-    record = provenance("builtin:torcs-cars-2x-stage1")
-    assert "configs/train-2x.yaml" in record["command"] and "export" in record["command"]
+@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
+def test_the_shipped_stage1_records_how_it_was_made_and_is_not_an_autoencoder(name, autoencoder):
+    assert name in builtin_names(STAGE1) and name not in builtin_names(AUTOENCODER)
+    record = provenance(f"builtin:{name}")
+    recipe = "train-1x.yaml" if "-1x-" in name else "train-2x.yaml"
+    assert f"configs/{recipe}" in record["command"] and "export" in record["command"]
+    assert record["starts_from"] == f"builtin:{autoencoder}"
     assert record["trained_on"]["scenes"] == 59 and len(record["trained_on"]["meshes"]) == 14
     assert not set(record["trained_on"]["meshes"]) & set(record["heldout_meshes"])
-    with pytest.raises(ConfigError, match="no shipped autoencoder named 'torcs-cars-2x-stage1'"):
-        build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-2x-stage1"))
+    with pytest.raises(ConfigError, match=f"no shipped autoencoder named '{name}'"):
+        build_autoencoder(AutoencoderConfig(vae=f"builtin:{name}"))
 
 
-def test_the_shipped_stage1_is_small_and_in_half_precision():
+@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
+def test_the_shipped_stage1_was_made_by_the_recipe_its_provenance_names(name, autoencoder):
+    """Its config is the recipe file with the command's overrides, apart from where its data was."""
+    from pathlib import Path
+
+    from latentscenes.config import to_dict
+    from latentscenes.recipes.stage1 import TrainConfig
     from latentscenes.weights import builtin_folder
 
-    folder = builtin_folder("builtin:torcs-cars-2x-stage1", kind=STAGE1)
+    recipe = Path(__file__).resolve().parents[1] / "configs" / ("train-1x.yaml" if "-1x-" in name else "train-2x.yaml")
+    shipped = to_dict(load_config(TrainConfig, builtin_folder(f"builtin:{name}", kind=STAGE1) / "config.yaml"))
+    made_by = to_dict(load_config(TrainConfig, recipe, ["data.count=59", "data.num_test_views=15"]))
+    for config in (shipped, made_by):
+        config["data"].pop("root")
+        config.pop("logging")
+    assert shipped == made_by and shipped["autoencoder"]["vae"] == f"builtin:{autoencoder}"
+
+
+@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
+def test_the_shipped_stage1_is_small_and_in_half_precision(name, autoencoder):
+    from latentscenes.weights import builtin_folder
+
+    folder = builtin_folder(f"builtin:{name}", kind=STAGE1)
     latest = json.loads((folder / "checkpoints" / "latest.json").read_text())["name"]
     tensors = load_file(folder / "checkpoints" / latest / "tensors.safetensors")
     assert tensors["model.bank.micro"].shape[0] == 1 and tensors["model.bank.bases"].dtype == torch.float16
     assert sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) < 8e6
 
 
-def test_the_shipped_stage1s_one_time_cost_is_its_training_and_its_autoencoders():
+@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
+def test_the_shipped_stage1s_one_time_cost_is_its_training_and_its_autoencoders(name, autoencoder):
     from latentscenes.weights import builtin_folder, training_seconds
 
-    run = open_run(builtin_folder("builtin:torcs-cars-2x-stage1", kind=STAGE1))
+    run = open_run(builtin_folder(f"builtin:{name}", kind=STAGE1))
     parts = one_time_seconds(run)
-    assert parts["autoencoder"] == pytest.approx(training_seconds("builtin:torcs-cars-2x-3d")) and parts["autoencoder"] > 0
-    assert parts["stage1"] == pytest.approx(provenance("builtin:torcs-cars-2x-stage1")["train_seconds"], abs=0.01)
-    assert training_seconds("builtin:torcs-cars-2x-stage1") == pytest.approx(sum(parts.values()), abs=0.01)
+    assert parts["autoencoder"] == pytest.approx(training_seconds(f"builtin:{autoencoder}")) and parts["autoencoder"] > 0
+    assert parts["stage1"] == pytest.approx(provenance(f"builtin:{name}")["train_seconds"], abs=0.01)
+    assert training_seconds(f"builtin:{name}") == pytest.approx(sum(parts.values()), abs=0.01)
 
 
-@pytest.mark.slow  # stage 2 in the 2x latent space: encodes 4 x 20 views, 12 steps
+@pytest.mark.slow  # stage 2 in the full-resolution latent space: encodes 4 x 20 views, 12 steps
 def test_stage2_from_the_shipped_stage1_beats_the_best_constant_image(objects_32px, tmp_path):
     run = tmp_path / "new"
-    assert main(["fit", "--space", "latent", "--from", "builtin:torcs-cars-2x-stage1", "--data", str(objects_32px),
+    assert main(["fit", "--space", "latent", "--from", "builtin:torcs-cars-1x-stage1", "--data", str(objects_32px),
                  "--run", str(run), *NEW_SCENE, "encode.steps=8", "decode.steps=4", "render.samples=16",
                  "render.importance_samples=16", *TINY_RUN]) == 0
-    assert load_config(FitLatentConfig, run / "config.yaml").stage1 == "builtin:torcs-cars-2x-stage1"
+    assert load_config(FitLatentConfig, run / "config.yaml").stage1 == "builtin:torcs-cars-1x-stage1"
     model, collection = load_trained(open_run(run))
     scene = collection.scenes[0]
     views = scene.model_images(scene.split("test"))
@@ -141,4 +166,4 @@ def test_stage2_from_the_shipped_stage1_beats_the_best_constant_image(objects_32
     phases = json.loads((out / "steps.json").read_text())["runs"][str(run.resolve())]["phases"]
     assert set(phases) == {"encode", "decode"} and all(p["seconds_per_step"] > 0 for p in phases.values())
     probe = yaml.safe_load((out / "round0" / "new-encode" / "config.yaml").read_text())
-    assert probe["stage1"] == "builtin:torcs-cars-2x-stage1"
+    assert probe["stage1"] == "builtin:torcs-cars-1x-stage1"

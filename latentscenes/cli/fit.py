@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Fit Tri-Plane scenes to posed images.\n"
             "  --space latent --from STAGE1_RUN: stage 2 of the method; new scenes learned in the\n"
             "      3D-aware latent space of a `latentscenes train` run (its autoencoder and base planes),\n"
-            "      or of one shipped with the package (--from builtin:torcs-cars-2x-stage1).\n"
+            "      or of one shipped with the package (--from builtin:torcs-cars-1x-stage1).\n"
             "  --space rgb: plain RGB Tri-Planes fitted on random rays, the baseline every cost ratio\n"
             "      is measured against (init_from=RGB_RUN: warm-started from another RGB run's mean\n"
             "      scene and MLP, the control for stage 2's head start).\n"
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--from", dest="stage1",
-        help="stage-1 run folder, or builtin:<name> for a shipped one (--space latent; e.g. builtin:torcs-cars-2x-stage1)",
+        help="stage-1 run folder, or builtin:<name> for a shipped one (--space latent; e.g. builtin:torcs-cars-1x-stage1)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
     add_config_arguments(parser, ("config keys of --space latent", FitLatentConfig), ("config keys of --space rgb", FitRGBConfig))
