@@ -16,7 +16,7 @@ from chromium import find_chromium, open_and_check
 from latentscenes.cli.main import main
 from latentscenes.engine.runs import open_run
 from latentscenes.recipes.restore import load_trained
-from latentscenes.studies.demo import SHIPPED_STAGE1, DemoSettings, shipped_stage1_for
+from latentscenes.studies.demo import RECIPES, DemoSettings, shipped_stage1_for
 from latentscenes.weights import provenance
 
 FAST_RENDER = ["render.samples=8", "render.importance_samples=8", "logging.backend=none"]
@@ -96,9 +96,14 @@ def test_demo_writes_the_report_and_prints_its_path(demo, tmp_path):
     assert len(state["videos"]) == 3 and all(v["ready"] >= 2 for v in state["videos"]), state  # one per run
 
 
-TORCS_STAGE1_MESHES = provenance(SHIPPED_STAGE1)["trained_on"]["meshes"]
+TORCS_STAGE1_MESHES = provenance(RECIPES["2x"].shipped_stage1)["trained_on"]["meshes"]
 
 
+def test_both_shipped_stage1_runs_were_trained_on_the_same_cars():
+    assert provenance(RECIPES["1x"].shipped_stage1)["trained_on"] == provenance(RECIPES["2x"].shipped_stage1)["trained_on"]
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
 @pytest.mark.parametrize(
     ("change", "shipped"),
     [
@@ -111,11 +116,12 @@ TORCS_STAGE1_MESHES = provenance(SHIPPED_STAGE1)["trained_on"]["meshes"]
         ({"meshes": TORCS_STAGE1_MESHES[1:]}, False),  # another split: a held-out mesh was in stage 1
     ],
 )
-def test_the_shipped_stage1_serves_only_the_cars_it_was_trained_on(tmp_path, change, shipped):
+def test_the_shipped_stage1_serves_only_the_cars_it_was_trained_on(tmp_path, change, shipped, recipe):
+    change = dict(change)  # the parameter's dict serves every recipe
     meshes = change.pop("meshes", list(reversed(TORCS_STAGE1_MESHES)))
-    settings = DemoSettings(out=tmp_path, **change)
+    settings = DemoSettings(out=tmp_path, recipe=recipe, **change)
     source, why = shipped_stage1_for(settings, meshes)
-    assert (source == SHIPPED_STAGE1) is shipped and (source is None) is (not shipped)
+    assert (source == RECIPES[recipe].shipped_stage1) is shipped and (source is None) is (not shipped)
     assert ("shipped with the package" in why) is shipped and ("trained here" in why) is (not shipped)
 
 
@@ -188,6 +194,23 @@ def test_more_new_scenes_than_the_build_holds_out_is_one_clear_error(tmp_path, c
     error = capsys.readouterr().err
     assert "--first-new 2 --new-scenes 9" in error and error.count("\n") == 1 and "Traceback" not in error
     assert not (out / "runs").exists()
+
+
+@pytest.mark.slow  # three training runs in fresh processes and a report, as the demo fixture
+def test_the_1x_recipe_learns_in_the_full_resolution_space(tmp_path):
+    out = tmp_path / "demo"
+    overrides = [*STAGE1, *(f"latent.{item}" for item in LATENT), *(f"rgb.{item}" for item in RGB)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--out", str(out), *SMALL_BUILD, "--new-scenes", "2", "--first-new", "1",
+                     "--recipe", "1x", "--no-progress", *overrides]) == 0
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["recipe"] == "1x" and summary["autoencoder"]["source"] == "builtin:torcs-cars-1x"
+    latent = yaml.safe_load((out / "runs" / "latent" / "config.yaml").read_text())
+    assert latent["encode"]["decay_every"] == 200 and latent["eval"]["every"] == 8  # the 1x file, then the override
+    model, new_cars = load_trained(open_run(out / "runs" / "latent"))
+    assert model.autoencoder.downsample_factor == 1
+    views = torch.cat([scene.model_images(scene.split("test")) for scene in new_cars.scenes])
+    assert summary["comparison"]["methods"]["latent"]["held_out"]["psnr"] > best_constant_psnr(views) + 2.0
 
 
 @pytest.mark.parametrize(("flag", "side_by_side"), [([], True), (["--one-at-a-time"], False)])

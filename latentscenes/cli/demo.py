@@ -7,7 +7,7 @@ from pathlib import Path
 
 from latentscenes.builders.build import SOURCES
 from latentscenes.builders.cli import check_source_roots
-from latentscenes.studies.demo import DemoSettings, format_summary, run_demo
+from latentscenes.studies.demo import RECIPES, DemoSettings, format_summary, run_demo
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Build real textured TORCS cars (fetched with apt-get download, or --torcs-root; --source\n"
             "flightgear-aircraft: airliners, a category the shipped autoencoder never saw), take stage 1\n"
-            "(the one shipped with the package, builtin:torcs-cars-2x-stage1, trained once on exactly the\n"
-            "build's stage-1 cars; trained here on the stage-1 scenes for other data or --train-stage1),\n"
+            "(the one shipped with the package for --recipe, trained once on exactly the build's stage-1\n"
+            "cars; trained here on the stage-1 scenes for other data or --train-stage1),\n"
             "learn a few scenes of other meshes in its latent space (stage 2), fit the cold-start RGB\n"
             "Tri-Plane baseline on the same scenes to its plateau, and print `latentscenes compare` of the\n"
             "two: held-out and training-view PSNR, how close each curve ended to its plateau, and the\n"
@@ -49,6 +49,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--first-new", type=int, default=7,
                         help="the first of them among the held-out scenes (default 7: cars 66-67 of the TORCS build; "
                         "the first four held-out cars chose the project's settings)")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="2x",
+                        help="the latent space: 2x (default; 64 x 64 x 8 latents, builtin:torcs-cars-2x-stage1, about 10 "
+                        "minutes on 2 cores) or 1x (full resolution, 128 x 128 x 16 latents, builtin:torcs-cars-1x-stage1: "
+                        "RGB's quality on novel views at about RGB's cost, about 25 minutes)")
     parser.add_argument("--train-stage1", action="store_true",
                         help="train stage 1 here (configs/demo-train.yaml, ~15 min on one core) even where the "
                         "shipped one was trained on this build's stage-1 cars")
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             holdout_meshes=args.holdout_meshes, new_scenes=args.new_scenes, first_new=args.first_new,
             train_stage1=args.train_stage1, torcs_root=args.torcs_root, flightgear_root=args.flightgear_root,
             overrides=tuple(args.overrides), progress=not args.no_progress,
-            side_by_side=not args.one_at_a_time,
+            side_by_side=not args.one_at_a_time, recipe=args.recipe,
         )
     )
     print(format_summary(summary))

@@ -2,11 +2,12 @@
 
 1. Build real TORCS cars (`data build torcs --split-by mesh`): stage-1 cars and held-out
    cars from other meshes.
-2. Stage 1: the one shipped with the package (`builtin:torcs-cars-2x-stage1`, trained once on
-   exactly these stage-1 cars: `configs/train-2x.yaml`), or trained here on the stage-1 scenes
-   with the same recipe when the data is not those cars (another source or split, stage-1
-   overrides, `train_stage1`).
-3. Stage 2 (`fit --space latent`, the `configs/fit-latent-2x.yaml` recipe) on a few held-out
+2. Stage 1: the one shipped with the package for the chosen recipe (`RECIPES`: by default the 2x
+   latent space, `builtin:torcs-cars-2x-stage1`, trained once on exactly these stage-1 cars with
+   `configs/train-2x.yaml`; `1x`, the full-resolution space, `builtin:torcs-cars-1x-stage1`), or
+   trained here on the stage-1 scenes with the same recipe when the data is not those cars
+   (another source or split, stage-1 overrides, `train_stage1`).
+3. Stage 2 (`fit --space latent`, the recipe's `configs/fit-latent-*.yaml`) on a few held-out
    cars, by default two, the held-out cars 8-9 (scenes 66-67): the first four held-out cars
    chose the project's settings (`docs/benchmarks.md`), so the demo leaves them alone, and
    both methods' costs grow with the cars (four take ~16 minutes on 2 cores, two ~10).
@@ -57,7 +58,25 @@ from latentscenes.reports.turntables import TurntableSettings
 from latentscenes.studies.compare import CompareSettings, compare_runs, format_comparison
 from latentscenes.weights import is_builtin, provenance
 
-SHIPPED_STAGE1 = "builtin:torcs-cars-2x-stage1"
+
+
+@dataclass(frozen=True)
+class LatentRecipe:
+    """A latent space as the demo runs it: the stage 1 shipped in it, and the packaged configs
+    of stage 1 (where the shipped one does not fit the data) and of stage 2."""
+
+    shipped_stage1: str
+    train_config: str
+    fit_config: str
+
+
+RECIPES = {
+    # configs/train-2x.yaml and configs/fit-latent-2x.yaml: ~10 min on 2 cores for 2 cars
+    "2x": LatentRecipe("builtin:torcs-cars-2x-stage1", "demo-train.yaml", "demo-fit-latent.yaml"),
+    # configs/train-1x.yaml and configs/fit-latent-1x.yaml: RGB's quality at about RGB's cost per
+    # step, with 3.3x the Encode-Scene steps and Decode-Scene windows of 4x the latent pixels
+    "1x": LatentRecipe("builtin:torcs-cars-1x-stage1", "demo-train-1x.yaml", "demo-fit-latent-1x.yaml"),
+}
 COMPARED_SPLITS = ("test", "train")  # what `compare` reads of each run
 
 
@@ -77,6 +96,7 @@ class DemoSettings:
     overrides: tuple[str, ...] = ()  # key=value for stage 1; latent.key=value / rgb.key=value for the others
     progress: bool = True
     side_by_side: bool = True  # the RGB baseline beside stage 1 and 2, half of torch's threads each
+    recipe: str = "2x"  # the latent space and its recipe, a key of RECIPES
 
 
 # One 16-frame turntable per run: an RGB frame of 128 px renders in 1-2 s on 2 cores, so the
@@ -88,8 +108,10 @@ def packaged_config(name: str) -> Path:
     return Path(str(resources.files("latentscenes") / "configs" / name))
 
 
-STAGES = (("", TrainConfig, "demo-train.yaml"), ("latent", FitLatentConfig, "demo-fit-latent.yaml"),
-          ("rgb", FitRGBConfig, "demo-fit-rgb.yaml"))
+def stages(recipe: LatentRecipe) -> tuple[tuple[str, type, str], ...]:
+    """(override prefix, config class, packaged config) of stage 1, stage 2 and the RGB baseline."""
+    return (("", TrainConfig, recipe.train_config), ("latent", FitLatentConfig, recipe.fit_config),
+            ("rgb", FitRGBConfig, "demo-fit-rgb.yaml"))
 
 
 @dataclass(frozen=True)
@@ -106,7 +128,10 @@ class FitThenEvaluate:
 
 
 def run_demo(settings: DemoSettings) -> dict:
-    for run, config_cls, config_name in STAGES:  # a bad override fails before anything is built
+    if settings.recipe not in RECIPES:
+        raise LatentScenesError(f"--recipe must be one of {', '.join(RECIPES)}, got {settings.recipe!r}")
+    recipe = RECIPES[settings.recipe]
+    for run, config_cls, config_name in stages(recipe):  # a bad override fails before anything is built
         load_config(config_cls, packaged_config(config_name), _overrides_of(settings.overrides, run))
     if settings.new_scenes < 1 or settings.first_new < 0:
         raise LatentScenesError(
@@ -142,11 +167,11 @@ def run_demo(settings: DemoSettings) -> dict:
             stage1 = open_run(stage1_folder(shipped, runs))
         else:
             stage1, _ = _stage(
-                runs / "stage1", TrainConfig, "train", train_stage1, "demo-train.yaml",
+                runs / "stage1", TrainConfig, "train", train_stage1, recipe.train_config,
                 [*select["stage1"], *quiet, *_overrides_of(settings.overrides, "")], own_threads,
             )
         latent, _ = _stage(
-            runs / "latent", FitLatentConfig, "fit-latent", FitThenEvaluate(fit_stage2), "demo-fit-latent.yaml",
+            runs / "latent", FitLatentConfig, "fit-latent", FitThenEvaluate(fit_stage2), recipe.fit_config,
             [*select["new"], f"stage1={shipped or stage1_reference(stage1.root, runs / 'latent')}", *quiet,
              *_overrides_of(settings.overrides, "latent")], own_threads,
         )
@@ -161,6 +186,7 @@ def run_demo(settings: DemoSettings) -> dict:
         "data": {"root": str(data), "stage1_scenes": train_group["scenes"], "holdout_scenes": holdout["scenes"],
                  "new_start": new_start, "new_scenes": settings.new_scenes,
                  "stage1_meshes": train_group["meshes"], "new_meshes": holdout["meshes"]},
+        "recipe": settings.recipe,
         "autoencoder": _autoencoder_source(stage1_config),
         "stage1": {"source": shipped or str(stage1.root), "why": why,
                    "train_seconds": one_time_seconds(stage1)["stage1"],
@@ -177,7 +203,8 @@ def run_demo(settings: DemoSettings) -> dict:
 def shipped_stage1_for(settings: DemoSettings, stage1_meshes: list[str]) -> tuple[str | None, str]:
     """The shipped stage 1 when it was trained on exactly this build's stage-1 meshes and
     nothing asks for another one, else None; and why, in words."""
-    trained_on = provenance(SHIPPED_STAGE1)["trained_on"]
+    shipped = RECIPES[settings.recipe].shipped_stage1
+    trained_on = provenance(shipped)["trained_on"]
     if settings.train_stage1:
         return None, "trained here (--train-stage1)"
     if _overrides_of(settings.overrides, ""):
@@ -185,10 +212,10 @@ def shipped_stage1_for(settings: DemoSettings, stage1_meshes: list[str]) -> tupl
     same_cars = settings.source == "torcs" and settings.size == trained_on["size"]
     if not same_cars or sorted(stage1_meshes) != sorted(trained_on["meshes"]):
         return None, (
-            f"trained here: {SHIPPED_STAGE1} was trained on {trained_on['size']} px TORCS cars of "
+            f"trained here: {shipped} was trained on {trained_on['size']} px TORCS cars of "
             f"{len(trained_on['meshes'])} meshes, not on this build's stage-1 scenes"
         )
-    return SHIPPED_STAGE1, f"shipped with the package, trained once on these {len(stage1_meshes)} stage-1 meshes"
+    return shipped, f"shipped with the package, trained once on these {len(stage1_meshes)} stage-1 meshes"
 
 
 def _new_scenes_start(holdout: dict, settings: DemoSettings) -> int:
