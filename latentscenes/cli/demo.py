@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="2x",
                         help="the latent space: 2x (default; 64 x 64 x 8 latents, builtin:torcs-cars-2x-stage1, about 10 "
                         "minutes on 2 cores) or 1x (full resolution, 128 x 128 x 16 latents, builtin:torcs-cars-1x-stage1: "
-                        "RGB's quality on novel views at about RGB's cost, about 25 minutes)")
+                        "above RGB on novel views of the demo's cars, about 20 minutes)")
     parser.add_argument("--train-stage1", action="store_true",
                         help="train stage 1 here (configs/demo-train.yaml, ~15 min on one core) even where the "
                         "shipped one was trained on this build's stage-1 cars")
