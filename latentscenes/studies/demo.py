@@ -59,7 +59,6 @@ from latentscenes.studies.compare import CompareSettings, compare_runs, format_c
 from latentscenes.weights import is_builtin, provenance
 
 
-
 @dataclass(frozen=True)
 class LatentRecipe:
     """A latent space as the demo runs it: the stage 1 shipped in it, and the packaged configs
@@ -73,8 +72,8 @@ class LatentRecipe:
 RECIPES = {
     # configs/train-2x.yaml and configs/fit-latent-2x.yaml: ~10 min on 2 cores for 2 cars
     "2x": LatentRecipe("builtin:torcs-cars-2x-stage1", "demo-train.yaml", "demo-fit-latent.yaml"),
-    # configs/train-1x.yaml and configs/fit-latent-1x.yaml: RGB's quality at about RGB's cost per
-    # step, with 3.3x the Encode-Scene steps and Decode-Scene windows of 4x the latent pixels
+    # configs/train-1x.yaml and configs/fit-latent-1x.yaml: ~20 min for 2 cars, 3.3x the 2x recipe's
+    # Encode-Scene steps and Decode-Scene windows of 4x its latent pixels
     "1x": LatentRecipe("builtin:torcs-cars-1x-stage1", "demo-train-1x.yaml", "demo-fit-latent-1x.yaml"),
 }
 COMPARED_SPLITS = ("test", "train")  # what `compare` reads of each run
