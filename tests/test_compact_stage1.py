@@ -23,8 +23,9 @@ from latentscenes.recipes.stage2 import FitLatentConfig, build_stage2_model
 from latentscenes.weights import AUTOENCODER, STAGE1, builtin_names, provenance
 
 NEW_SCENE = ["data.start=3", "data.count=1"]
-# each shipped stage-1 run and the shipped autoencoder it was trained in
-SHIPPED = [("torcs-cars-1x-stage1", "torcs-cars-1x"), ("torcs-cars-2x-stage1", "torcs-cars-2x-3d")]
+# each shipped stage-1 run, the shipped autoencoder it was trained in and its recipe in configs/
+SHIPPED = [("torcs-cars-1x-stage1", "torcs-cars-1x", "train-1x.yaml"),
+           ("torcs-cars-2x-stage1", "torcs-cars-2x-3d", "train-2x.yaml")]
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +97,10 @@ def test_a_bad_export_names_the_problem_and_leaves_the_folder_alone(tiny_runs, t
     assert (out / "mine.txt").read_text() == "keep" and not (tmp_path / "new").exists()
 
 
-@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
-def test_the_shipped_stage1_records_how_it_was_made_and_is_not_an_autoencoder(name, autoencoder):
+@pytest.mark.parametrize(("name", "autoencoder", "recipe"), SHIPPED)
+def test_the_shipped_stage1_records_how_it_was_made_and_is_not_an_autoencoder(name, autoencoder, recipe):
     assert name in builtin_names(STAGE1) and name not in builtin_names(AUTOENCODER)
     record = provenance(f"builtin:{name}")
-    recipe = "train-1x.yaml" if "-1x-" in name else "train-2x.yaml"
     assert f"configs/{recipe}" in record["command"] and "export" in record["command"]
     assert record["starts_from"] == f"builtin:{autoencoder}"
     assert record["trained_on"]["scenes"] == 59 and len(record["trained_on"]["meshes"]) == 14
@@ -109,8 +109,8 @@ def test_the_shipped_stage1_records_how_it_was_made_and_is_not_an_autoencoder(na
         build_autoencoder(AutoencoderConfig(vae=f"builtin:{name}"))
 
 
-@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
-def test_the_shipped_stage1_was_made_by_the_recipe_its_provenance_names(name, autoencoder):
+@pytest.mark.parametrize(("name", "autoencoder", "recipe"), SHIPPED)
+def test_the_shipped_stage1_was_made_by_the_recipe_its_provenance_names(name, autoencoder, recipe):
     """Its config is the recipe file with the command's overrides, apart from where its data was."""
     from pathlib import Path
 
@@ -118,17 +118,17 @@ def test_the_shipped_stage1_was_made_by_the_recipe_its_provenance_names(name, au
     from latentscenes.recipes.stage1 import TrainConfig
     from latentscenes.weights import builtin_folder
 
-    recipe = Path(__file__).resolve().parents[1] / "configs" / ("train-1x.yaml" if "-1x-" in name else "train-2x.yaml")
+    recipe_file = Path(__file__).resolve().parents[1] / "configs" / recipe
     shipped = to_dict(load_config(TrainConfig, builtin_folder(f"builtin:{name}", kind=STAGE1) / "config.yaml"))
-    made_by = to_dict(load_config(TrainConfig, recipe, ["data.count=59", "data.num_test_views=15"]))
+    made_by = to_dict(load_config(TrainConfig, recipe_file, ["data.count=59", "data.num_test_views=15"]))
     for config in (shipped, made_by):
         config["data"].pop("root")
         config.pop("logging")
     assert shipped == made_by and shipped["autoencoder"]["vae"] == f"builtin:{autoencoder}"
 
 
-@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
-def test_the_shipped_stage1_is_small_and_in_half_precision(name, autoencoder):
+@pytest.mark.parametrize(("name", "autoencoder", "recipe"), SHIPPED)
+def test_the_shipped_stage1_is_small_and_in_half_precision(name, autoencoder, recipe):
     from latentscenes.weights import builtin_folder
 
     folder = builtin_folder(f"builtin:{name}", kind=STAGE1)
@@ -138,8 +138,8 @@ def test_the_shipped_stage1_is_small_and_in_half_precision(name, autoencoder):
     assert sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) < 8e6
 
 
-@pytest.mark.parametrize(("name", "autoencoder"), SHIPPED)
-def test_the_shipped_stage1s_one_time_cost_is_its_training_and_its_autoencoders(name, autoencoder):
+@pytest.mark.parametrize(("name", "autoencoder", "recipe"), SHIPPED)
+def test_the_shipped_stage1s_one_time_cost_is_its_training_and_its_autoencoders(name, autoencoder, recipe):
     from latentscenes.weights import builtin_folder, training_seconds
 
     run = open_run(builtin_folder(f"builtin:{name}", kind=STAGE1))

@@ -188,6 +188,22 @@ def test_a_bad_build_option_fails_before_anything_is_built(tmp_path, capsys, ext
     assert not (out / "data" / "meta.json").exists() and not (out / "runs").exists()
 
 
+def test_an_unknown_recipe_is_one_clear_error_before_anything_is_built(tmp_path):
+    from latentscenes.errors import LatentScenesError
+    from latentscenes.studies.demo import run_demo
+
+    with pytest.raises(LatentScenesError, match="--recipe must be one of 2x, 1x, got '3x'"):
+        run_demo(DemoSettings(out=tmp_path / "demo", recipe="3x"))
+    assert not (tmp_path / "demo").exists()
+    import subprocess
+    import sys
+
+    cli = subprocess.run([sys.executable, "-m", "latentscenes", "demo", "--out", str(tmp_path / "demo"), "--recipe", "3x"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 2 and "--recipe: invalid choice: '3x'" in cli.stderr and "Traceback" not in cli.stderr
+    assert not (tmp_path / "demo").exists()
+
+
 def test_more_new_scenes_than_the_build_holds_out_is_one_clear_error(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), *SMALL_BUILD, "--no-progress", "--first-new", "2", "--new-scenes", "9"]) == 2
