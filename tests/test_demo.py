@@ -64,7 +64,7 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
         assert methods[name]["gap"] == pytest.approx(evaluation["mean"]["train"]["psnr"] - evaluation["mean"]["test"]["psnr"])
     assert comparison["target_psnr"] == methods["rgb"]["curve_end"] - 1.0
     assert methods["latent"]["one_time_seconds"]["stage1"] == summary["stage1"]["train_seconds"] > 0
-    # 32 steps from the mean stage-1 scene in the shipped 2x autoencoder's latent space already
+    # 32 steps from the mean stage-1 scene in the shipped 1x autoencoder's latent space already
     # beat the best constant image of each held-out view (RGB scenes need far more steps)
     _, new_cars = load_trained(open_run(out / "runs" / "latent"))
     views = torch.cat([scene.model_images(scene.split("test")) for scene in new_cars.scenes])
@@ -192,7 +192,7 @@ def test_an_unknown_recipe_is_one_clear_error_before_anything_is_built(tmp_path)
     from latentscenes.errors import LatentScenesError
     from latentscenes.studies.demo import run_demo
 
-    with pytest.raises(LatentScenesError, match="--recipe must be one of 2x, 1x, got '3x'"):
+    with pytest.raises(LatentScenesError, match="--recipe must be one of 1x, 2x, got '3x'"):
         run_demo(DemoSettings(out=tmp_path / "demo", recipe="3x"))
     assert not (tmp_path / "demo").exists()
     import subprocess
@@ -213,18 +213,22 @@ def test_more_new_scenes_than_the_build_holds_out_is_one_clear_error(tmp_path, c
 
 
 @pytest.mark.slow  # three training runs in fresh processes and a report, as the demo fixture
-def test_the_1x_recipe_learns_in_the_full_resolution_space(tmp_path):
+def test_the_default_recipe_is_the_full_resolution_one_and_2x_learns_in_its_own_space(demo, tmp_path):
+    out, _ = demo
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["recipe"] == "1x" and summary["autoencoder"]["source"] == "builtin:torcs-cars-1x"
+    assert load_trained(open_run(out / "runs" / "latent"))[0].autoencoder.downsample_factor == 1
     out = tmp_path / "demo"
     overrides = [*STAGE1, *(f"latent.{item}" for item in LATENT), *(f"rgb.{item}" for item in RGB)]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["demo", "--out", str(out), *SMALL_BUILD, "--new-scenes", "2", "--first-new", "1",
-                     "--recipe", "1x", "--no-progress", *overrides]) == 0
+                     "--recipe", "2x", "--no-progress", *overrides]) == 0
     summary = json.loads((out / "demo.json").read_text())
-    assert summary["recipe"] == "1x" and summary["autoencoder"]["source"] == "builtin:torcs-cars-1x"
+    assert summary["recipe"] == "2x" and summary["autoencoder"]["source"] == "builtin:torcs-cars-2x-3d"
     latent = yaml.safe_load((out / "runs" / "latent" / "config.yaml").read_text())
-    assert latent["encode"]["decay_every"] == 200 and latent["eval"]["every"] == 8  # the 1x file, then the override
+    assert latent["encode"]["decay_every"] == 60 and latent["eval"]["every"] == 8  # the 2x file, then the override
     model, new_cars = load_trained(open_run(out / "runs" / "latent"))
-    assert model.autoencoder.downsample_factor == 1
+    assert model.autoencoder.downsample_factor == 2
     views = torch.cat([scene.model_images(scene.split("test")) for scene in new_cars.scenes])
     assert summary["comparison"]["methods"]["latent"]["held_out"]["psnr"] > best_constant_psnr(views) + 2.0
 

@@ -3,7 +3,8 @@ misspelt or misplaced key in one is an error here, not in a user's run) and mean
 meant when the package defaults became the demo's settings: `shipped_configs_resolved.json`
 holds each file's resolved config from the commit before that change (0fd91a9), so the
 paper's configs still give the paper's runs and the demo's its figures (the demo's files since
-they became the 2x recipe, 2026-12-02; the 1x recipe's files since they were made, 2026-12-03)."""
+they became the 2x recipe, 2026-12-02; the 1x recipe's files since they were made, 2026-12-03; the
+demo's 1x stage 2 since it became configs/fit-latent-1x-short.yaml, the demo's default, 2026-12-03)."""
 
 import json
 from pathlib import Path
@@ -20,13 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted([*(ROOT / "configs").glob("*.yaml"), *(ROOT / "latentscenes" / "configs").glob("*.yaml")])
 DEMO_FILES = [path for path in FILES if path.stem.startswith("demo-")]
 RESOLVED = json.loads((Path(__file__).with_name("shipped_configs_resolved.json")).read_text())
-# The demo runs the 2x recipe (configs/train-2x.yaml, configs/fit-latent-2x.yaml; since
-# 2026-12-02), with --recipe 1x the full-resolution one, and the RGB baseline's package defaults,
+# The demo runs the full-resolution recipe cut to its budget (configs/train-1x.yaml,
+# configs/fit-latent-1x-short.yaml), with --recipe 2x the 2x one, and the RGB baseline's package defaults,
 # run to its plateau. What only the demo's data and budget decide: its views (the stage-1 scenes'
 # 20 training views counted as 10 test + 5 validation instead of 15 test), the baseline's length
 # and how often its runs evaluate.
 DEMO_RECIPES = {"demo-train": "train-2x", "demo-fit-latent": "fit-latent-2x",
-                "demo-train-1x": "train-1x", "demo-fit-latent-1x": "fit-latent-1x"}
+                "demo-train-1x": "train-1x", "demo-fit-latent-1x": "fit-latent-1x-short"}
 DEMO_SPECIFIC = ("data.num_test_views", "data.num_val_views", "fit.steps", "fit.decay_every", "eval.", "logging.")
 
 def config_class(path: Path) -> type:

@@ -2,15 +2,16 @@
 
 1. Build real TORCS cars (`data build torcs --split-by mesh`): stage-1 cars and held-out
    cars from other meshes.
-2. Stage 1: the one shipped with the package for the chosen recipe (`RECIPES`: by default the 2x
-   latent space, `builtin:torcs-cars-2x-stage1`, trained once on exactly these stage-1 cars with
-   `configs/train-2x.yaml`; `1x`, the full-resolution space, `builtin:torcs-cars-1x-stage1`), or
+2. Stage 1: the one shipped with the package for the chosen recipe (`RECIPES`: by default the
+   full-resolution latent space, `builtin:torcs-cars-1x-stage1`, trained once on exactly these
+   stage-1 cars with `configs/train-1x.yaml`; `2x`, `builtin:torcs-cars-2x-stage1`), or
    trained here on the stage-1 scenes with the same recipe when the data is not those cars
    (another source or split, stage-1 overrides, `train_stage1`).
 3. Stage 2 (`fit --space latent`, the recipe's `configs/fit-latent-*.yaml`) on a few held-out
    cars, by default two, the held-out cars 8-9 (scenes 66-67): the first four held-out cars
    chose the project's settings (`docs/benchmarks.md`), so the demo leaves them alone, and
-   both methods' costs grow with the cars (four take ~16 minutes on 2 cores, two ~10).
+   both methods' costs grow with the cars (two take ~13 minutes on 2 cores; a step of four renders
+   twice the rays).
 4. The cold-start RGB Tri-Plane baseline (`fit --space rgb`) on the same cars, run to its
    plateau.
 5. `latentscenes compare` of the two runs: held-out (test) and training-view PSNR and their
@@ -70,11 +71,10 @@ class LatentRecipe:
 
 
 RECIPES = {
-    # configs/train-2x.yaml and configs/fit-latent-2x.yaml: ~10 min on 2 cores for 2 cars
-    "2x": LatentRecipe("builtin:torcs-cars-2x-stage1", "demo-train.yaml", "demo-fit-latent.yaml"),
-    # configs/train-1x.yaml and configs/fit-latent-1x.yaml: ~20 min for 2 cars, 3.3x the 2x recipe's
-    # Encode-Scene steps and Decode-Scene windows of 4x its latent pixels
+    # configs/train-1x.yaml and configs/fit-latent-1x-short.yaml: ~13 min on 2 cores for 2 cars
     "1x": LatentRecipe("builtin:torcs-cars-1x-stage1", "demo-train-1x.yaml", "demo-fit-latent-1x.yaml"),
+    # configs/train-2x.yaml and configs/fit-latent-2x.yaml: ~10 min, about 1 dB lower on detailed cars
+    "2x": LatentRecipe("builtin:torcs-cars-2x-stage1", "demo-train.yaml", "demo-fit-latent.yaml"),
 }
 COMPARED_SPLITS = ("test", "train")  # what `compare` reads of each run
 
@@ -87,7 +87,7 @@ class DemoSettings:
     views: int = 30  # 10 test views (the curves and the results), 20 training views
     size: int = 128
     holdout_meshes: float = 3  # >= 1: that many meshes; < 1: that fraction of the scenes
-    new_scenes: int = 2  # held-out scenes fitted by stage 2 and the RGB baseline (4: ~16 min on 2 cores)
+    new_scenes: int = 2  # held-out scenes fitted by stage 2 and the RGB baseline (each step renders up to 4)
     first_new: int = 7  # the first of them, counted among the held-out scenes
     train_stage1: bool = False  # train stage 1 here even where the shipped one fits the data
     torcs_root: str | None = None
@@ -95,7 +95,7 @@ class DemoSettings:
     overrides: tuple[str, ...] = ()  # key=value for stage 1; latent.key=value / rgb.key=value for the others
     progress: bool = True
     side_by_side: bool = True  # the RGB baseline beside stage 1 and 2, half of torch's threads each
-    recipe: str = "2x"  # the latent space and its recipe, a key of RECIPES
+    recipe: str = "1x"  # the latent space and its recipe, a key of RECIPES
 
 
 # One 16-frame turntable per run: an RGB frame of 128 px renders in 1-2 s on 2 cores, so the
