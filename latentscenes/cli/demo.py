@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "scenes in whole meshes (< 1; e.g. 0.22 for flightgear-aircraft, whose first scenes "
                         "are one per model); default 3 (17 of the 76 TORCS cars)")
     parser.add_argument("--new-scenes", type=int, default=2,
-                        help="held-out scenes learned by stage 2 and the RGB baseline (default 2, about 13 minutes "
+                        help="held-out scenes learned by stage 2 and the RGB baseline (default 2, about 11 minutes "
                         "on 2 cores; 4 cost each step twice the rays)")
     parser.add_argument("--first-new", type=int, default=7,
                         help="the first of them among the held-out scenes (default 7: cars 66-67 of the TORCS build; "
@@ -52,10 +52,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="1x",
                         help="the latent space: 1x (default; full resolution, 128 x 128 x 16 latents, "
                         "builtin:torcs-cars-1x-stage1, configs/fit-latent-1x-short.yaml: above RGB on novel views of "
-                        "the demo's cars, about 13 minutes on 2 cores) or 2x (64 x 64 x 8 latents, "
+                        "the demo's cars, about 11 minutes on 2 cores) or 2x (64 x 64 x 8 latents, "
                         "builtin:torcs-cars-2x-stage1: about 10 minutes, below RGB on the demo's cars)")
     parser.add_argument("--train-stage1", action="store_true",
-                        help="train stage 1 here (configs/demo-train.yaml, ~15 min on one core) even where the "
+                        help="train stage 1 here (the recipe's configs/demo-train*.yaml, ~15 min on one core) even where the "
                         "shipped one was trained on this build's stage-1 cars")
     parser.add_argument("--torcs-root", help="an extracted torcs-data tree (default: fetch and cache it)")
     parser.add_argument("--flightgear-root", help="an extracted flightgear-data-ai tree (default: fetch and cache it)")

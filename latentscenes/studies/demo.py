@@ -10,7 +10,7 @@
 3. Stage 2 (`fit --space latent`, the recipe's `configs/fit-latent-*.yaml`) on a few held-out
    cars, by default two, the held-out cars 8-9 (scenes 66-67): the first four held-out cars
    chose the project's settings (`docs/benchmarks.md`), so the demo leaves them alone, and
-   both methods' costs grow with the cars (two take ~13 minutes on 2 cores; a step of four renders
+   both methods' costs grow with the cars (two take ~11 minutes on 2 cores; a step of four renders
    twice the rays).
 4. The cold-start RGB Tri-Plane baseline (`fit --space rgb`) on the same cars, run to its
    plateau.
@@ -71,7 +71,7 @@ class LatentRecipe:
 
 
 RECIPES = {
-    # configs/train-1x.yaml and configs/fit-latent-1x-short.yaml: ~13 min on 2 cores for 2 cars
+    # configs/train-1x.yaml and configs/fit-latent-1x-short.yaml: ~11 min on 2 cores for 2 cars
     "1x": LatentRecipe("builtin:torcs-cars-1x-stage1", "demo-train-1x.yaml", "demo-fit-latent-1x.yaml"),
     # configs/train-2x.yaml and configs/fit-latent-2x.yaml: ~10 min, about 1 dB lower on detailed cars
     "2x": LatentRecipe("builtin:torcs-cars-2x-stage1", "demo-train.yaml", "demo-fit-latent.yaml"),
