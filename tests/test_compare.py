@@ -26,11 +26,22 @@ def runs(tiny_runs, objects_32px, tmp_path_factory):
 
     rgb("rgb-s1", "data.count=3")
     rgb("warm", "data.start=3", "data.count=1", f"init_from={root / 'rgb-s1'}")
+    rgb("whole", "data.start=3", "data.count=1", "fit.rays_per_view=0")
     return root
 
 
 def _set_curve(run, points):
     (run / "curve.json").write_text(json.dumps({"num_scenes": 1, "points": points}))
+
+
+def _write_step_costs(runs, **seconds_per_step):
+    """runs/costs.json as `bench steps` writes it: {run name: {phase: seconds per step}}."""
+    costs = {"runs": {
+        str((runs / name).resolve()): {"kind": "fit-latent" if name == "latent" else "fit-rgb", "phases": {
+            phase: {"seconds_per_step": seconds} for phase, seconds in phases.items()}}
+        for name, phases in seconds_per_step.items()
+    }}
+    (runs / "costs.json").write_text(json.dumps(costs))
 
 
 def _point(step, seconds, psnr):
@@ -90,6 +101,31 @@ def test_a_curve_that_never_reaches_the_target_has_no_speedup_and_one_past_it_an
     assert "<=1.0" in capsys.readouterr().out
 
 
+def test_whole_image_rgb_that_never_reached_the_target_bounds_the_speedup_from_below(runs, capsys):
+    # the latent run reaches 19 dB at 1.9 s; the whole-image run is still at 18 dB after 12 s, so it
+    # would need more than 12 s: the latent scenes are at least 12 / 1.9 times as fast
+    _set_curve(runs / "latent", [_point(1, 1.0, 10.0), _point(2, 2.0, 20.0)])
+    _set_curve(runs / "rgb", [_point(1, 4.0, 10.0), _point(2, 8.0, 20.0)])
+    _set_curve(runs / "whole", [_point(1, 6.0, 15.0), _point(2, 12.0, 18.0)])
+    _write_step_costs(runs, latent={"encode": 0.5, "decode": 2.0}, rgb={"fit": 1.0}, whole={"fit": 10.0})
+    assert main(["compare", str(runs / "latent"), "--rgb", str(runs / "rgb"), "--whole-image-rgb", str(runs / "whole"),
+                 "--step-costs", str(runs / "costs.json"), "--json", str(runs / "c.json")]) == 0
+    result = json.loads((runs / "c.json").read_text())
+    whole, versus = result["methods"]["whole_image_rgb"], result["latent_vs"]["whole_image_rgb"]
+    assert whole["seconds_per_scene_to_target"] is None and whole["starts_from"] == "random planes and MLP"
+    assert versus["speedup"] is None and versus["at_least"] == pytest.approx(12.0 / 1.9)
+    stage1_seconds = latest_meta(runs / "stage1" / "checkpoints")["train_seconds"]
+    for row in versus["amortised"]:
+        assert row["at_least"] == pytest.approx(12.0 / (1.9 + stage1_seconds / row["scenes"]))
+    # by step costs: its 2 steps at 10 s against the latent run's 1.9 Encode-Scene steps at 0.5 s
+    assert whole["step_seconds_per_scene"] == pytest.approx(20.0)
+    assert versus["by_step_costs"]["at_least"] == pytest.approx(20.0 / 0.95)
+    assert result["latent_vs"]["rgb"]["speedup"] == pytest.approx(4.0)  # the cold baseline as before
+    out = capsys.readouterr().out
+    assert "RGB, whole images" in out and f">= {12.0 / 1.9:.2f}x as fast" in out and "had not reached it" in out
+    assert "more than 20.0 s per scene" in out
+
+
 def test_eval_json_is_reused_only_for_the_latest_checkpoint_on_all_views(runs):
     run = open_run(runs / "rgb")
     written = evaluate_run(run, ("test", "train"))
@@ -116,6 +152,10 @@ def test_runs_that_do_not_compare_are_refused(runs, objects_32px, tmp_path, caps
     assert code == 2 and "starts cold" in error
     code, error = compare("--rgb", str(runs / "rgb-s1"))
     assert code == 2 and "different scenes or splits: data.start 3 vs 0" in error
+    code, error = compare("--rgb", str(runs / "rgb"), "--whole-image-rgb", str(runs / "rgb"))
+    assert code == 2 and "trained on 256 random rays per view, not whole images" in error
+    code, error = compare("--rgb", str(runs / "rgb"), "--whole-image-rgb", str(runs / "warm"))
+    assert code == 2 and "is warm-started" in error
     code, error = compare("--rgb", str(runs / "stage1"))
     assert code == 2 and "is a 'train' run, not a 'fit-rgb' run" in error
     code, error = compare("--rgb", str(runs / "rgb"), "--held-out", "val")
@@ -133,12 +173,7 @@ def test_step_costs_price_each_phase_of_the_steps_to_the_target(runs, capsys):
     # 3 steps at 0.5 s and 1.6 at 2 s = 4.7 s; cold RGB at step 1.9, at 1 s a step
     _set_curve(runs / "latent", [_point(1, 1.0, 10.0), _point(5, 2.0, 20.0)])
     _set_curve(runs / "rgb", [_point(1, 4.0, 10.0), _point(2, 8.0, 20.0)])
-    costs = {"runs": {
-        str((runs / "latent").resolve()): {"kind": "fit-latent", "phases": {
-            "encode": {"seconds_per_step": 0.5}, "decode": {"seconds_per_step": 2.0}}},
-        str((runs / "rgb").resolve()): {"kind": "fit-rgb", "phases": {"fit": {"seconds_per_step": 1.0}}},
-    }}
-    (runs / "costs.json").write_text(json.dumps(costs))
+    _write_step_costs(runs, latent={"encode": 0.5, "decode": 2.0}, rgb={"fit": 1.0})
     compare = ["compare", str(runs / "latent"), "--rgb", str(runs / "rgb"), "--json", str(runs / "c.json")]
     assert main([*compare, "--step-costs", str(runs / "costs.json")]) == 0
     result = json.loads((runs / "c.json").read_text())
@@ -156,8 +191,7 @@ def test_step_costs_price_each_phase_of_the_steps_to_the_target(runs, capsys):
     assert rgb["training_pixels_per_scene"] == 16 * latent["training_pixels_per_scene"]  # the same views, f = 4
     assert rgb["passes"] == pytest.approx(rgb["rays_per_scene"] / rgb["training_pixels_per_scene"])
     assert f"{rgb['passes']:.2f} passes" in out
-    del costs["runs"][str((runs / "rgb").resolve())]
-    (runs / "costs.json").write_text(json.dumps(costs))
+    _write_step_costs(runs, latent={"encode": 0.5, "decode": 2.0})
     assert main([*compare, "--step-costs", str(runs / "costs.json")]) != 0
     assert "no entry for" in capsys.readouterr().err
 

@@ -66,8 +66,8 @@ class PhaseConfig:
     views_per_scene: int = option(4, "views per scene in one batch", min=1)
     rays_per_view: int = option(
         0,
-        "random rays per view (0 = whole images): RGB rays, or for Encode-Scene the latent pixels under "
-        "them (whole latent images whenever Decode-Scene is on)",
+        "random rays per view (0 = whole images, every pixel once): RGB rays, or for Encode-Scene the latent "
+        "pixels under them (whole latent images whenever Decode-Scene is on)",
         min=0,
     )
     crop: int = option(
