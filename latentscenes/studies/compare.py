@@ -337,7 +337,7 @@ def format_comparison(result: dict) -> str:
         delta = latent["held_out"]["psnr"] - other["held_out"]["psnr"]
         line = f"latent vs {LABELS[name]}: {delta:+.2f} dB held out, gap {latent['gap']:.2f} vs {other['gap']:.2f}; "
         if "at_least" in versus:
-            line += (f"to {target:.2f} dB at least {_ratio(versus)} as fast ({LABELS[name]} had not reached it after "
+            line += (f"to {target:.2f} dB {_ratio(versus)} as fast ({LABELS[name]} had not reached it after "
                      f"{other['seconds_per_scene']:.1f} s per scene); with one-time costs {_amortised(versus)}")
         elif versus["speedup"] is None:
             line += f"to {target:.2f} dB: not both reached it"
