@@ -346,8 +346,9 @@ def format_comparison(result: dict) -> str:
         lines.append(line)
         priced = versus.get("by_step_costs")
         if priced and (priced["speedup"] is not None or "at_least" in priced):
-            theirs = other["step_seconds_per_scene_to_target"] or other["step_seconds_per_scene"]
-            more = "more than " if "at_least" in priced else ""
+            bound = "at_least" in priced  # it never reached the target: all its steps, priced
+            theirs = other["step_seconds_per_scene" if bound else "step_seconds_per_scene_to_target"]
+            more = "more than " if bound else ""
             lines.append(
                 f"  by step costs: {latent['step_seconds_per_scene_to_target']:.1f} vs {more}{theirs:.1f} s per scene, "
                 f"{_ratio(priced)} as fast; with one-time costs {_amortised(priced)}"
