@@ -43,15 +43,27 @@ def option(
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
-    """Build `cls` from its defaults, then the YAML file at `path`, then `key=value` overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        values = _read_yaml(Path(path))
+def load_config(
+    cls: type[T], path: str | Path | None = None, overrides: list[str] = (), base: dict[str, Any] | None = None
+) -> T:
+    """Build `cls` from its defaults, then the nested values `base` (a named recipe), then the
+    YAML file at `path`, then `key=value` overrides."""
+    values = merged(base or {}, _read_yaml(Path(path)) if path is not None else {})
     for item in overrides:
         key, value = _parse_override(item)
         _set_dotted(values, key, value)
     return _build(cls, values, prefix="")
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Nested config values `base` with `changes` applied section by section (neither is modified)."""
+    result = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from chromium import find_chromium, open_and_check
 from latentscenes.cli.main import main
 from latentscenes.engine.runs import open_run
 from latentscenes.recipes.restore import load_trained
+from latentscenes.recipes.catalog import RECIPES as CATALOG
 from latentscenes.studies.demo import RECIPES, DemoSettings, shipped_stage1_for
 from latentscenes.weights import provenance
 
@@ -96,11 +97,15 @@ def test_demo_writes_the_report_and_prints_its_path(demo, tmp_path):
     assert len(state["videos"]) == 3 and all(v["ready"] >= 2 for v in state["videos"]), state  # one per run
 
 
-TORCS_STAGE1_MESHES = provenance(RECIPES["2x"].shipped_stage1)["trained_on"]["meshes"]
+def shipped_stage1(recipe: str) -> str:
+    return CATALOG[RECIPES[recipe].stage1].shipped
+
+
+TORCS_STAGE1_MESHES = provenance(shipped_stage1("latent-2x"))["trained_on"]["meshes"]
 
 
 def test_both_shipped_stage1_runs_were_trained_on_the_same_cars():
-    assert provenance(RECIPES["1x"].shipped_stage1)["trained_on"] == provenance(RECIPES["2x"].shipped_stage1)["trained_on"]
+    assert provenance(shipped_stage1("latent-1x"))["trained_on"] == provenance(shipped_stage1("latent-2x"))["trained_on"]
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -121,7 +126,7 @@ def test_the_shipped_stage1_serves_only_the_cars_it_was_trained_on(tmp_path, cha
     meshes = change.pop("meshes", list(reversed(TORCS_STAGE1_MESHES)))
     settings = DemoSettings(out=tmp_path, recipe=recipe, **change)
     source, why = shipped_stage1_for(settings, meshes)
-    assert (source == RECIPES[recipe].shipped_stage1) is shipped and (source is None) is (not shipped)
+    assert (source == shipped_stage1(recipe)) is shipped and (source is None) is (not shipped)
     assert ("shipped with the package" in why) is shipped and ("trained here" in why) is (not shipped)
 
 
@@ -144,14 +149,16 @@ def test_each_demo_run_gets_a_fresh_process_with_the_callers_threads(tmp_path):
 
     import torch
 
+    from latentscenes.engine.fresh_process import train_in_fresh_process
     from latentscenes.recipes.rgb import FitRGBConfig
-    from latentscenes.studies.demo import _stage
+    from latentscenes.studies.demo import demo_settings
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    rgb = (tmp_path / "rgb", FitRGBConfig, "fit-rgb", _report_process, None, [])
     try:
-        run, result = _stage(tmp_path / "rgb", FitRGBConfig, "fit-rgb", _report_process, "demo-fit-rgb.yaml", [])
-        resumed = _stage(tmp_path / "rgb", FitRGBConfig, "fit-rgb", _report_process, "demo-fit-rgb.yaml", [])[1]
+        run, result = train_in_fresh_process(*rgb, base=demo_settings("rgb"))
+        resumed = train_in_fresh_process(*rgb, base=demo_settings("rgb"))[1]
     finally:
         torch.set_num_threads(threads)
     first, again = result["history"][0], resumed["history"][0]
@@ -192,15 +199,15 @@ def test_an_unknown_recipe_is_one_clear_error_before_anything_is_built(tmp_path)
     from latentscenes.errors import LatentScenesError
     from latentscenes.studies.demo import run_demo
 
-    with pytest.raises(LatentScenesError, match="--recipe must be one of 1x, 2x, got '3x'"):
-        run_demo(DemoSettings(out=tmp_path / "demo", recipe="3x"))
+    with pytest.raises(LatentScenesError, match="--recipe must be one of latent-1x, latent-1x-short, latent-2x, got 'rgb'"):
+        run_demo(DemoSettings(out=tmp_path / "demo", recipe="rgb"))
     assert not (tmp_path / "demo").exists()
     import subprocess
     import sys
 
-    cli = subprocess.run([sys.executable, "-m", "latentscenes", "demo", "--out", str(tmp_path / "demo"), "--recipe", "3x"],
+    cli = subprocess.run([sys.executable, "-m", "latentscenes", "demo", "--out", str(tmp_path / "demo"), "--recipe", "rgb"],
                          capture_output=True, text=True)
-    assert cli.returncode == 2 and "--recipe: invalid choice: '3x'" in cli.stderr and "Traceback" not in cli.stderr
+    assert cli.returncode == 2 and "--recipe: invalid choice: 'rgb'" in cli.stderr and "Traceback" not in cli.stderr
     assert not (tmp_path / "demo").exists()
 
 
@@ -213,20 +220,20 @@ def test_more_new_scenes_than_the_build_holds_out_is_one_clear_error(tmp_path, c
 
 
 @pytest.mark.slow  # three training runs in fresh processes and a report, as the demo fixture
-def test_the_default_recipe_is_the_full_resolution_one_and_2x_learns_in_its_own_space(demo, tmp_path):
+def test_the_default_recipe_is_the_full_resolution_one_and_latent_2x_learns_in_its_own_space(demo, tmp_path):
     out, _ = demo
     summary = json.loads((out / "demo.json").read_text())
-    assert summary["recipe"] == "1x" and summary["autoencoder"]["source"] == "builtin:torcs-cars-1x"
+    assert summary["recipe"] == "latent-1x-short" and summary["autoencoder"]["source"] == "builtin:torcs-cars-1x"
     assert load_trained(open_run(out / "runs" / "latent"))[0].autoencoder.downsample_factor == 1
     out = tmp_path / "demo"
     overrides = [*STAGE1, *(f"latent.{item}" for item in LATENT), *(f"rgb.{item}" for item in RGB)]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["demo", "--out", str(out), *SMALL_BUILD, "--new-scenes", "2", "--first-new", "1",
-                     "--recipe", "2x", "--no-progress", *overrides]) == 0
+                     "--recipe", "latent-2x", "--no-progress", *overrides]) == 0
     summary = json.loads((out / "demo.json").read_text())
-    assert summary["recipe"] == "2x" and summary["autoencoder"]["source"] == "builtin:torcs-cars-2x-3d"
+    assert summary["recipe"] == "latent-2x" and summary["autoencoder"]["source"] == "builtin:torcs-cars-2x-3d"
     latent = yaml.safe_load((out / "runs" / "latent" / "config.yaml").read_text())
-    assert latent["encode"]["decay_every"] == 60 and latent["eval"]["every"] == 8  # the 2x file, then the override
+    assert latent["encode"]["decay_every"] == 60 and latent["eval"]["every"] == 8  # the 2x recipe, then the override
     model, new_cars = load_trained(open_run(out / "runs" / "latent"))
     assert model.autoencoder.downsample_factor == 2
     views = torch.cat([scene.model_images(scene.split("test")) for scene in new_cars.scenes])

@@ -55,7 +55,7 @@ from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
 from latentscenes.recipes.stage2 import (
     FitLatentConfig, absolute_stage1, fit_stage2, stage1_folder, stage2_one_time_seconds,
 )
-from latentscenes.studies.demo import packaged_config
+from latentscenes.studies.demo import RGB_RECIPE, demo_settings
 
 METHODS = ("latent", "rgb")
 QUICK_OVERRIDES = (
@@ -71,8 +71,8 @@ class ScaleSettings:
     data: Path
     start: int = 0
     counts: tuple[int, ...] = (10, 100, 1000)
-    latent_config: Path | None = None  # default: the packaged demo-fit-latent.yaml
-    rgb_config: Path | None = None  # default: the packaged demo-fit-rgb.yaml
+    latent_config: Path | None = None  # default: the demo's settings of recipe latent-2x
+    rgb_config: Path | None = None  # default: the demo's settings of recipe rgb
     overrides: tuple[str, ...] = ()  # latent.key=value and rgb.key=value
     render_size: int = 128
     render_repeats: int = 3
@@ -87,8 +87,8 @@ def run_scale(settings: ScaleSettings) -> dict:
     """Measure every N of `settings.counts`; writes bench.json, bench.md and bench.png."""
     configs = {}
     for method in METHODS:  # a bad config or override fails before any training
-        config_cls, config, own = _method_config(settings, method)
-        configs[method] = load_config(config_cls, config, own)
+        config_cls, config, own, base = _method_config(settings, method)
+        configs[method] = load_config(config_cls, config, own, base)
     one_time_parts = stage2_one_time_seconds(configs["latent"], open_run(stage1_folder(str(settings.stage1), Path())))
     one_time = sum(one_time_parts.values())
     rows = []
@@ -120,35 +120,41 @@ def _train_both(settings: ScaleSettings, count: int) -> dict[str, tuple]:
     torch's threads), or one after the other. `{method: (run, state)}`."""
     threads = _threads_per_run(settings)
     if side_by_side_threads(settings.side_by_side) is None:
-        return {method: train_in_fresh_process(*_training(settings, method, count)) for method in METHODS}
+        trainings = {method: _training(settings, method, count) for method in METHODS}
+        return {method: train_in_fresh_process(*args, base=base) for method, (args, base) in trainings.items()}
     # beside the latent run the RGB run shows no progress bar: two would garble one terminal
-    rgb = FreshTraining(*_training(settings, "rgb", count, silent=True), threads=threads["rgb"])
+    rgb_args, rgb_base = _training(settings, "rgb", count, silent=True)
+    rgb = FreshTraining(*rgb_args, threads=threads["rgb"], base=rgb_base)
     try:
-        latent = train_in_fresh_process(*_training(settings, "latent", count), threads=threads["latent"])
+        latent_args, latent_base = _training(settings, "latent", count)
+        latent = train_in_fresh_process(*latent_args, threads=threads["latent"], base=latent_base)
         return {"latent": latent, "rgb": rgb.result()}
     finally:
         rgb.stop()
 
 
 def _training(settings: ScaleSettings, method: str, count: int, silent: bool = False) -> tuple:
-    """The arguments of `train_in_fresh_process` for one method's run on `count` scenes
-    (`silent`: without a progress bar whatever `settings.progress` says)."""
+    """The positional arguments of `train_in_fresh_process` for one method's run on `count`
+    scenes (`silent`: without a progress bar whatever `settings.progress` says), and its `base`."""
     select = [f"data.root={settings.data}", f"data.start={settings.start}", f"data.count={count}"]
     quiet = [] if settings.progress and not silent else ["logging.progress=false"]
-    config_cls, config, own = _method_config(settings, method)
+    config_cls, config, own, base = _method_config(settings, method)
     folder = settings.out / "runs" / f"{method}-{count}"
     if method == "latent":
         select.append(f"stage1={absolute_stage1(str(settings.stage1), Path())}")
-        return folder, config_cls, "fit-latent", fit_stage2, config, [*select, *quiet, *own]
-    return folder, config_cls, "fit-rgb", fit_rgb, config, [*select, *quiet, *own]
+        return (folder, config_cls, "fit-latent", fit_stage2, config, [*select, *quiet, *own]), base
+    return (folder, config_cls, "fit-rgb", fit_rgb, config, [*select, *quiet, *own]), base
 
 
-def _method_config(settings: ScaleSettings, method: str) -> tuple[type, Path, list[str]]:
-    """A method's config class, config file and own overrides (`latent.` / `rgb.` dropped)."""
+def _method_config(settings: ScaleSettings, method: str) -> tuple[type, Path | None, list[str], dict | None]:
+    """A method's config class, config file, own overrides (`latent.` / `rgb.` dropped) and
+    the settings under them: none under a config file, else the demo's of its recipe."""
     own = [item[len(method) + 1 :] for item in settings.overrides if item.startswith(f"{method}.")]
-    if method == "latent":
-        return FitLatentConfig, settings.latent_config or packaged_config("demo-fit-latent.yaml"), own
-    return FitRGBConfig, settings.rgb_config or packaged_config("demo-fit-rgb.yaml"), own
+    config_cls, config, recipe = {
+        "latent": (FitLatentConfig, settings.latent_config, "latent-2x"),
+        "rgb": (FitRGBConfig, settings.rgb_config, RGB_RECIPE),
+    }[method]
+    return config_cls, config, own, None if config else demo_settings(recipe)
 
 
 def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float) -> dict:

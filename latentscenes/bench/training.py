@@ -22,25 +22,21 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
 from latentscenes.bench.common import median_seconds, random_cameras
-from latentscenes.config import load_config
 from latentscenes.data import Scene
 from latentscenes.data.batches import ViewSampler
 from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.models.latent import LatentScenes
 from latentscenes.models.phases import PhaseConfig
-from latentscenes.recipes.stage1 import TrainConfig
+from latentscenes.recipes.catalog import named_recipe
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.scenes import SceneBank
 from latentscenes.scenes.config import TriPlaneConfig
 
 __all__ = ["bench_joint", "bench_cache", "bench_bank"]
 
-# The reference's phase B is the joint phase of the paper's stage-1 config (a source checkout's configs/).
-PAPER_STAGE1 = Path(__file__).resolve().parents[2] / "configs" / "train.yaml"
-
-
 def paper_joint_phase() -> PhaseConfig:
-    return load_config(TrainConfig, PAPER_STAGE1).joint
+    """The reference's phase B: the joint phase of the paper's stage-1 recipe."""
+    return named_recipe("paper-stage1", "train").config().joint
 
 
 def _random_scenes(count: int, views: int, size: int, generator: torch.Generator) -> list[Scene]:

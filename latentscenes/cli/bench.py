@@ -115,8 +115,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--scenes", default=None, help="comma-separated numbers of scenes N (default 10,100,1000; 2,4 with --quick)"
     )
     scale.add_argument("--out", default="bench-scale", help="folder for runs and results (default ./bench-scale)")
-    scale.add_argument("--latent-config", default=None, metavar="FILE", help="stage-2 config (default: the demo's)")
-    scale.add_argument("--rgb-config", default=None, metavar="FILE", help="RGB baseline config (default: the demo's)")
+    scale.add_argument("--latent-config", default=None, metavar="FILE", help="stage-2 config (default: the demo's settings of recipe latent-2x)")
+    scale.add_argument("--rgb-config", default=None, metavar="FILE", help="RGB baseline config (default: the demo's settings of recipe rgb)")
     scale.add_argument("--repeats", type=int, default=3, help="timed 128 x 128 renders per case (default 3)")
     scale.add_argument("--one-at-a-time", action="store_true",
                        help="train the RGB run after the latent one with all of torch's threads, instead of beside "

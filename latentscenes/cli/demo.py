@@ -7,7 +7,7 @@ from pathlib import Path
 
 from latentscenes.builders.build import SOURCES
 from latentscenes.builders.cli import check_source_roots
-from latentscenes.studies.demo import RECIPES, DemoSettings, format_summary, run_demo
+from latentscenes.studies.demo import DEFAULT_RECIPE, RECIPES, DemoSettings, format_summary, run_demo
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "seconds per scene each took to reach the RGB curve's end - 1 dB, with the one-time costs\n"
             "(autoencoder, stage 1) amortised over 17, 100 and 1000 scenes. Writes OUT/report.html and\n"
             "OUT/demo.json. The RGB baseline trains beside stages 1 and 2 (half of torch's threads each;\n"
-            "--one-at-a-time to run it after them). Recipes: the packaged configs/demo-*.yaml. Re-running\n"
-            "with the same --out resumes instead of redoing."
+            "--one-at-a-time to run it after them). Each run is a named recipe (`latentscenes recipes`)\n"
+            "with the demo's views and curve points. Re-running with the same --out resumes instead of redoing."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,13 +49,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--first-new", type=int, default=7,
                         help="the first of them among the held-out scenes (default 7: cars 66-67 of the TORCS build; "
                         "the first four held-out cars chose the project's settings)")
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="1x",
-                        help="the latent space: 1x (default; full resolution, 128 x 128 x 16 latents, "
-                        "builtin:torcs-cars-1x-stage1, configs/fit-latent-1x-short.yaml: above RGB on novel views of "
-                        "the demo's cars, about 11 minutes on 2 cores) or 2x (64 x 64 x 8 latents, "
-                        "builtin:torcs-cars-2x-stage1: about 10 minutes, below RGB on the demo's cars)")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
+                        help="stage 2's named recipe (`latentscenes recipes`): latent-1x-short (default; full "
+                        "resolution, 128 x 128 x 16 latents, about 11 minutes on 2 cores), latent-1x (the same run "
+                        "to its plateau, about twice as long) or latent-2x (64 x 64 x 8 latents, about 10 minutes, "
+                        "below RGB on the demo's cars); stage 1 is the one its stage-1 recipe shipped")
     parser.add_argument("--train-stage1", action="store_true",
-                        help="train stage 1 here (the recipe's configs/demo-train*.yaml, ~15 min on one core) even where the "
+                        help="train stage 1 here (its recipe, ~15 min on one core) even where the "
                         "shipped one was trained on this build's stage-1 cars")
     parser.add_argument("--torcs-root", help="an extracted torcs-data tree (default: fetch and cache it)")
     parser.add_argument("--flightgear-root", help="an extracted flightgear-data-ai tree (default: fetch and cache it)")

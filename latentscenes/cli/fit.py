@@ -7,6 +7,7 @@ from pathlib import Path
 
 from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
 from latentscenes.errors import LatentScenesError
+from latentscenes.recipes.catalog import named_recipe
 from latentscenes.recipes.rgb import FitRGBConfig, check_rgb_config, fit_rgb
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference, stage1_run
 
@@ -32,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "training seconds) and renders of held-out views into --run."
         ),
     )
-    parser.add_argument("--space", choices=sorted(SPACES), required=True, help="where scenes are learned")
+    parser.add_argument(
+        "--space", choices=sorted(SPACES), help="where scenes are learned (may be left out with --recipe: the recipe's)"
+    )
     parser.add_argument("--data", help="dataset folder (sets data.root)")
     parser.add_argument(
         "--run", "--run-dir", dest="run", required=True,
@@ -43,18 +46,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stage-1 run folder, or builtin:<name> for a shipped one (--space latent; e.g. builtin:torcs-cars-1x-stage1)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
-    add_config_arguments(parser, ("config keys of --space latent", FitLatentConfig), ("config keys of --space rgb", FitRGBConfig))
+    add_config_arguments(
+        parser, ("config keys of --space latent", FitLatentConfig), ("config keys of --space rgb", FitRGBConfig),
+        stages=tuple(SPACES),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    config_cls, fit, kind, check = SPACES[args.space]
+    space = fit_space(args.space, args.recipe)
+    config_cls, fit, kind, check = SPACES[space]
     given = [f"data.root={args.data}"] if args.data else []
     if args.stage1:
-        if args.space != "latent":
+        if space != "latent":
             raise LatentScenesError("--from is for --space latent (a stage-1 run to build on)")
         given.append(f"stage1={stage1_reference(args.stage1, args.run)}")
     with start_or_resume(
-        args, config_cls, kind, given, lambda config: check(config, Path(args.run))
+        args, config_cls, kind, given, lambda config: check(config, Path(args.run)), stage=space
     ) as (run_dir, config):
         report_state(fit(config, run_dir, resume=args.resume), run_dir)
     return 0
+
+
+def fit_space(space: str | None, recipe: str | None) -> str:
+    """`--space`, or the space of `--recipe`; the two must agree when both are given."""
+    if recipe is None:
+        if space is None:
+            raise LatentScenesError("fit needs --space latent or --space rgb, or a --recipe (latentscenes recipes lists them)")
+        return space
+    named = named_recipe(recipe, space)
+    if named.stage not in SPACES:
+        raise LatentScenesError(f"recipe {recipe!r} is for `latentscenes train`, not fit")
+    return named.stage

@@ -16,23 +16,29 @@ import sys  # noqa: E402
 from latentscenes import __version__  # noqa: E402
 from latentscenes.errors import LatentScenesError  # noqa: E402
 
-SUBCOMMANDS = ("data", "train", "fit", "eval", "render", "export", "report", "compare", "aware", "bench", "demo")
+SUBCOMMANDS = ("data", "recipes", "train", "fit", "eval", "render", "export", "report", "compare", "aware", "bench", "demo")
 
 DESCRIPTION = """\
 Learn thousands of 3D scenes cheaply: Tri-Plane NeRFs learned in the latent space of an
 image autoencoder made 3D-consistent, with base planes shared across scenes.
 
-Typical pipeline:
-  latentscenes data build torcs --out data/cars --scenes 76   # render real cars
-  latentscenes data info data/cars                            # check a dataset
-  latentscenes fit --space rgb --data data/cars --run runs/rgb  # RGB Tri-Plane baseline
-  latentscenes eval runs/rgb                                  # PSNR / SSIM of a run
-  latentscenes render runs/rgb --scenes 0                     # turntable video, frames, depth
-  latentscenes export runs/rgb --out exports/rgb              # Tri-Planes + what renders them
-  latentscenes report runs/rgb --out report.html              # one self-contained HTML page
-  latentscenes compare runs/latent --rgb runs/rgb             # latent vs RGB: quality, speed, costs
-  latentscenes bench render                                   # speed on this machine
-Every command has --help; training commands take --config FILE.yaml and key=value overrides.
+The pipeline (the demo runs it on real cars: latentscenes demo):
+  latentscenes data build torcs --out cars --scenes 76 --split-by mesh  # render real cars
+  latentscenes data info cars                                    # check a dataset
+  latentscenes train --data cars --run runs/stage1 data.count=59 # stage 1: a 3D-aware latent space
+  latentscenes fit --space latent --from runs/stage1 --data cars --run runs/latent data.start=59
+                                                                 # stage 2: new scenes in it
+  latentscenes fit --space rgb --data cars --run runs/rgb data.start=59  # the RGB Tri-Plane baseline
+  latentscenes eval runs/latent                                  # PSNR / SSIM of a run
+  latentscenes compare runs/latent --rgb runs/rgb                # latent vs RGB: quality, speed, costs
+  latentscenes report runs/latent runs/rgb --out report.html     # curves, views, turntables in one page
+  latentscenes render runs/latent --scenes 0                     # turntable video, frames, depth
+  latentscenes export runs/latent --out exports/latent           # Tri-Planes + what renders them
+  latentscenes bench render                                      # speed on this machine
+Stage 2 can start from a shipped stage 1 instead: --from builtin:torcs-cars-1x-stage1.
+`latentscenes recipes` lists the named recipes; train and fit run the recommended one unless
+given --recipe NAME or --config FILE.yaml, and take key=value overrides on top.
+Every command has --help.
 """
 
 

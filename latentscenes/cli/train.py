@@ -27,11 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run folder to create (or continue with --resume); --run-dir under torchrun, whose own options take --run",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
-    add_config_arguments(parser, ("config keys", TrainConfig))
+    add_config_arguments(parser, ("config keys", TrainConfig), stages=("train",))
 
 
 def run(args: argparse.Namespace) -> int:
     given = [f"data.root={args.data}"] if args.data else []
-    with start_or_resume(args, TrainConfig, "train", given, check_stage1_config) as (run_dir, config):
+    with start_or_resume(args, TrainConfig, "train", given, check_stage1_config, stage="train") as (run_dir, config):
         report_state(train_stage1(config, run_dir, resume=args.resume), run_dir)
     return 0

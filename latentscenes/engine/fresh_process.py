@@ -28,15 +28,15 @@ from latentscenes.process import peak_rss_bytes, tune_process
 
 def train_in_fresh_process(
     folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str],
-    threads: int | None = None,
+    threads: int | None = None, base: dict | None = None,
 ) -> tuple[RunDir, dict]:
     """Train (or resume) the run in `folder` in a fresh process with `threads` torch threads
     (None: torch's current count): `fit(config, run, resume=...)` with the config built from
-    `config_file` and `overrides`. Returns the run and its `{"train_seconds", "wall_seconds",
+    the values `base` (a named recipe's), `config_file` and `overrides`. Returns the run and its `{"train_seconds", "wall_seconds",
     "history"}` (the evaluation points of its training curve) and `peak_rss_bytes`, the peak
     resident memory of the processes that trained it (earlier ones too, for a resumed run).
     Errors raised in the child reach the caller unchanged."""
-    training = FreshTraining(folder, config_cls, kind, fit, config_file, overrides, threads)
+    training = FreshTraining(folder, config_cls, kind, fit, config_file, overrides, threads, base)
     try:
         return training.result()
     finally:
@@ -59,13 +59,13 @@ class FreshTraining:
 
     def __init__(
         self, folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None,
-        overrides: list[str], threads: int | None = None,
+        overrides: list[str], threads: int | None = None, base: dict | None = None,
     ) -> None:
         self.folder = Path(folder)
         context = multiprocessing.get_context("spawn")
         self._receive, send = context.Pipe(duplex=False)
         threads = threads or torch.get_num_threads()
-        args = (send, self.folder, config_cls, kind, fit, config_file, overrides, threads, os.getpid())
+        args = (send, self.folder, config_cls, kind, fit, config_file, overrides, base, threads, os.getpid())
         self._process = context.Process(target=_train_and_send, args=args, name=f"train {self.folder.name}")
         self._process.start()
         send.close()  # the child holds the other end: the pipe reports EOF once the child is gone
@@ -100,13 +100,13 @@ def _train_and_send(send, *args) -> None:
 
 
 def _train(
-    folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str], threads: int,
-    parent: int,
+    folder: Path, config_cls: type, kind: str, fit: Callable, config_file: Path | None, overrides: list[str],
+    base: dict | None, threads: int, parent: int,
 ) -> dict:
     exit_with_parent(parent)
     tune_process(threads)
     resume = (folder / "config.yaml").is_file()
-    config = None if resume else load_config(config_cls, config_file, overrides)  # a bad one creates no folder
+    config = None if resume else load_config(config_cls, config_file, overrides, base)  # a bad one creates no folder
     with hold_run(folder):
         if resume:
             run, config = resume_run(folder, config_cls, changed=False)

@@ -2,18 +2,16 @@
 
 1. Build real TORCS cars (`data build torcs --split-by mesh`): stage-1 cars and held-out
    cars from other meshes.
-2. Stage 1: the one shipped with the package for the chosen recipe (`RECIPES`: by default the
-   full-resolution latent space, `builtin:torcs-cars-1x-stage1`, trained once on exactly these
-   stage-1 cars with `configs/train-1x.yaml`; `2x`, `builtin:torcs-cars-2x-stage1`), or
-   trained here on the stage-1 scenes with the same recipe when the data is not those cars
-   (another source or split, stage-1 overrides, `train_stage1`).
-3. Stage 2 (`fit --space latent`, the recipe's `configs/fit-latent-*.yaml`) on a few held-out
-   cars, by default two, the held-out cars 8-9 (scenes 66-67): the first four held-out cars
-   chose the project's settings (`docs/benchmarks.md`), so the demo leaves them alone, and
-   both methods' costs grow with the cars (two take ~11 minutes on 2 cores; a step of four renders
-   twice the rays).
-4. The cold-start RGB Tri-Plane baseline (`fit --space rgb`) on the same cars, run to its
-   plateau.
+2. Stage 1: the one its stage-1 recipe shipped (`builtin:torcs-cars-1x-stage1` for the
+   default `latent-1x-short`), trained once on exactly these stage-1 cars, or trained here on
+   the stage-1 scenes with that recipe when the data is not those cars (another source or
+   split, stage-1 overrides, `train_stage1`).
+3. Stage 2 (`fit --space latent`, a latent recipe of `recipes.catalog`) on a few held-out cars,
+   by default two, the held-out cars 8-9 (scenes 66-67): the first four held-out cars chose the
+   project's settings, so the demo leaves them alone, and both methods' costs grow with the cars
+   (two take ~11 minutes on 2 cores; a step of four renders twice the rays).
+4. The cold-start RGB Tri-Plane baseline (`fit --space rgb`, recipe `rgb`) on the same cars,
+   run to its plateau.
 5. `latentscenes compare` of the two runs: held-out (test) and training-view PSNR and their
    gap, how close each curve ended to its plateau, the seconds per scene each took to reach
    the RGB curve's end - 1 dB (a PSNR near RGB's plateau) and the speed-up, with the one-time
@@ -21,8 +19,9 @@
 6. Write `report.html` (`latentscenes report` of the runs): the verdict, tables, curves,
    held-out views and turntables in one self-contained page.
 
-Settings are the package defaults with the packaged `configs/demo-*.yaml` on top. Everything
-lands in `--out`; a second `demo` with the same `--out` resumes the runs instead of redoing them.
+Each run's settings are its named recipe with the demo's views and curve points
+(`demo_settings`). Everything lands in `--out`; a second `demo` with the same `--out` resumes
+the runs instead of redoing them.
 
 Each training run gets a fresh process (`engine.fresh_process`) and evaluates itself on its
 test and training views before it ends. With two or more torch threads the RGB baseline trains
@@ -36,20 +35,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import torch
 
 from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
-from latentscenes.config import load_config
+from latentscenes.config import load_config, merged
 from latentscenes.data import SceneCollection, load_scenes_from_config
 from latentscenes.engine.fresh_process import FreshTraining, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import RunDir, open_run
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.evaluate import evaluate_autoencoder
 from latentscenes.io import atomic_write_json
+from latentscenes.recipes.catalog import RECIPES as CATALOG
 from latentscenes.recipes.restore import current_evaluation, evaluate_run
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
 from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder, one_time_seconds, train_stage1
@@ -60,22 +59,16 @@ from latentscenes.studies.compare import CompareSettings, compare_runs, format_c
 from latentscenes.weights import is_builtin, provenance
 
 
-@dataclass(frozen=True)
-class LatentRecipe:
-    """A latent space as the demo runs it: the stage 1 shipped in it, and the packaged configs
-    of stage 1 (where the shipped one does not fit the data) and of stage 2."""
-
-    shipped_stage1: str
-    train_config: str
-    fit_config: str
-
-
-RECIPES = {
-    # configs/train-1x.yaml and configs/fit-latent-1x-short.yaml: ~11 min on 2 cores for 2 cars
-    "1x": LatentRecipe("builtin:torcs-cars-1x-stage1", "demo-train-1x.yaml", "demo-fit-latent-1x.yaml"),
-    # configs/train-2x.yaml and configs/fit-latent-2x.yaml: ~10 min, about 1 dB lower on detailed cars
-    "2x": LatentRecipe("builtin:torcs-cars-2x-stage1", "demo-train.yaml", "demo-fit-latent.yaml"),
-}
+# The latent recipes the demo can run: those whose stage-1 recipe ships a stage 1 for its cars.
+RECIPES = {name: recipe for name, recipe in CATALOG.items() if recipe.stage == "latent" and CATALOG[recipe.stage1].shipped}
+DEFAULT_RECIPE = "latent-1x-short"
+RGB_RECIPE = "rgb"
+# What only the demo decides over its recipes: no validation views (it chooses no settings), and
+# curves on all 10 test views of every car, so they end at the PSNR it reports. A curve point of
+# a full-resolution latent run renders and decodes 128 px views, which every 50 steps would cost
+# more than the training.
+DEMO_VIEWS = {"data": {"num_test_views": 10, "num_val_views": 0}, "eval": {"scenes": 4, "views": 10}}
+CURVE_EVERY = {"latent-1x": 200, "latent-1x-short": 200, "latent-2x": 50, RGB_RECIPE: 250}
 COMPARED_SPLITS = ("test", "train")  # what `compare` reads of each run
 
 
@@ -95,7 +88,7 @@ class DemoSettings:
     overrides: tuple[str, ...] = ()  # key=value for stage 1; latent.key=value / rgb.key=value for the others
     progress: bool = True
     side_by_side: bool = True  # the RGB baseline beside stage 1 and 2, half of torch's threads each
-    recipe: str = "1x"  # the latent space and its recipe, a key of RECIPES
+    recipe: str = DEFAULT_RECIPE  # stage 2's recipe, a key of RECIPES
 
 
 # One 16-frame turntable per run: an RGB frame of 128 px renders in 1-2 s on 2 cores, so the
@@ -103,14 +96,17 @@ class DemoSettings:
 DEMO_REPORT = ReportSettings(turntable_scenes=1, turntable=TurntableSettings(frames=16))
 
 
-def packaged_config(name: str) -> Path:
-    return Path(str(resources.files("latentscenes") / "configs" / name))
+def demo_settings(recipe: str) -> dict:
+    """The settings of one of the demo's runs: the named `recipe` with the demo's views and curves."""
+    return merged(CATALOG[recipe].settings, merged(DEMO_VIEWS, {"eval": {"every": CURVE_EVERY[recipe]}}))
 
 
-def stages(recipe: LatentRecipe) -> tuple[tuple[str, type, str], ...]:
-    """(override prefix, config class, packaged config) of stage 1, stage 2 and the RGB baseline."""
-    return (("", TrainConfig, recipe.train_config), ("latent", FitLatentConfig, recipe.fit_config),
-            ("rgb", FitRGBConfig, "demo-fit-rgb.yaml"))
+def stages(recipe: str) -> tuple[tuple[str, type, dict], ...]:
+    """(override prefix, config class, settings) of stage 1, stage 2 and the RGB baseline of
+    the demo of the latent `recipe`. Stage 1, where the demo trains it, is its recipe as it is."""
+    stage1 = CATALOG[CATALOG[recipe].stage1]
+    return (("", TrainConfig, stage1.settings), ("latent", FitLatentConfig, demo_settings(recipe)),
+            ("rgb", FitRGBConfig, demo_settings(RGB_RECIPE)))
 
 
 @dataclass(frozen=True)
@@ -129,9 +125,10 @@ class FitThenEvaluate:
 def run_demo(settings: DemoSettings) -> dict:
     if settings.recipe not in RECIPES:
         raise LatentScenesError(f"--recipe must be one of {', '.join(RECIPES)}, got {settings.recipe!r}")
-    recipe = RECIPES[settings.recipe]
-    for run, config_cls, config_name in stages(recipe):  # a bad override fails before anything is built
-        load_config(config_cls, packaged_config(config_name), _overrides_of(settings.overrides, run))
+    runs_settings = stages(settings.recipe)
+    for run, config_cls, base in runs_settings:  # a bad override fails before anything is built
+        load_config(config_cls, overrides=_overrides_of(settings.overrides, run), base=base)
+    (_, _, stage1_settings), (_, _, latent_settings), (_, _, rgb_settings) = runs_settings
     if settings.new_scenes < 1 or settings.first_new < 0:
         raise LatentScenesError(
             f"--new-scenes must be >= 1 and --first-new >= 0, got {settings.new_scenes} and {settings.first_new}"
@@ -156,25 +153,25 @@ def run_demo(settings: DemoSettings) -> dict:
     split = side_by_side_threads(settings.side_by_side)
     side_by_side = split is not None
     own_threads, rgb_threads = split or (torch.get_num_threads(),) * 2
-    rgb_run = (runs / "rgb", FitRGBConfig, "fit-rgb", FitThenEvaluate(fit_rgb), packaged_config("demo-fit-rgb.yaml"),
+    rgb_run = (runs / "rgb", FitRGBConfig, "fit-rgb", FitThenEvaluate(fit_rgb), None,
                [*select["new"], *(["logging.progress=false"] if side_by_side else quiet),
                 *_overrides_of(settings.overrides, "rgb")])
     # Beside stage 1 and stage 2 the RGB run shows no progress bar: two would garble one terminal.
-    rgb_beside = FreshTraining(*rgb_run, threads=rgb_threads) if side_by_side else None
+    rgb_beside = FreshTraining(*rgb_run, threads=rgb_threads, base=rgb_settings) if side_by_side else None
     try:
         if shipped:
             stage1 = open_run(stage1_folder(shipped, runs))
         else:
-            stage1, _ = _stage(
-                runs / "stage1", TrainConfig, "train", train_stage1, recipe.train_config,
-                [*select["stage1"], *quiet, *_overrides_of(settings.overrides, "")], own_threads,
+            stage1, _ = train_in_fresh_process(
+                runs / "stage1", TrainConfig, "train", train_stage1, None,
+                [*select["stage1"], *quiet, *_overrides_of(settings.overrides, "")], own_threads, stage1_settings,
             )
-        latent, _ = _stage(
-            runs / "latent", FitLatentConfig, "fit-latent", FitThenEvaluate(fit_stage2), recipe.fit_config,
+        latent, _ = train_in_fresh_process(
+            runs / "latent", FitLatentConfig, "fit-latent", FitThenEvaluate(fit_stage2), None,
             [*select["new"], f"stage1={shipped or stage1_reference(stage1.root, runs / 'latent')}", *quiet,
-             *_overrides_of(settings.overrides, "latent")], own_threads,
+             *_overrides_of(settings.overrides, "latent")], own_threads, latent_settings,
         )
-        rgb, _ = rgb_beside.result() if rgb_beside else train_in_fresh_process(*rgb_run)
+        rgb, _ = rgb_beside.result() if rgb_beside else train_in_fresh_process(*rgb_run, base=rgb_settings)
     finally:
         if rgb_beside:
             rgb_beside.stop()
@@ -202,7 +199,7 @@ def run_demo(settings: DemoSettings) -> dict:
 def shipped_stage1_for(settings: DemoSettings, stage1_meshes: list[str]) -> tuple[str | None, str]:
     """The shipped stage 1 when it was trained on exactly this build's stage-1 meshes and
     nothing asks for another one, else None; and why, in words."""
-    shipped = RECIPES[settings.recipe].shipped_stage1
+    shipped = CATALOG[RECIPES[settings.recipe].stage1].shipped
     trained_on = provenance(shipped)["trained_on"]
     if settings.train_stage1:
         return None, "trained here (--train-stage1)"
@@ -257,12 +254,6 @@ def _stage1_reconstruction(stage1: RunDir, new_cars: SceneCollection) -> dict:
     held-out views, before stage 2 fine-tunes its decoder."""
     autoencoder = load_autoencoder(autoencoder_folder(stage1)).eval()
     return evaluate_autoencoder(autoencoder, enumerate(new_cars.scenes), ("test",))["mean"]["test"]
-
-
-def _stage(
-    folder: Path, config_cls, kind: str, fit, config_name: str, overrides: list[str], threads: int | None = None
-) -> tuple[RunDir, dict]:
-    return train_in_fresh_process(folder, config_cls, kind, fit, packaged_config(config_name), overrides, threads)
 
 
 def format_summary(summary: dict) -> str:
