@@ -1,5 +1,5 @@
 """Process-wide settings that decide CPU speed: glibc's freed memory, OpenMP waiting
-(measured in docs/benchmarks.md, "Process tuning").
+(measured in docs/log/benchmarks.md, "Process tuning").
 
 PyTorch's CPU allocator takes every tensor from malloc. glibc serves large blocks with
 mmap and hands them back with munmap on free, and trims the heap top, so every training

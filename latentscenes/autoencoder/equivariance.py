@@ -3,7 +3,7 @@
 A renderer produces latents by *resampling* a continuous field: a view moved by a fraction
 of a latent pixel, turned or zoomed gives a bilinearly resampled latent image, never the
 encoder's latent of that view. A decoder that only ever saw `E(x)` decodes such latents
-poorly (the shipped autoencoder's figures are in `docs/benchmarks.md`). The loss here trains the
+poorly (the shipped autoencoder's figures are in `docs/log/benchmarks.md`). The loss here trains the
 autoencoder on warped latents, as EQ-VAE (Kouzelis et al., 2025) does for generative models:
 
     eq = |D(T(z)) - T(x)|^2     z ~ q(z | x), T a random similarity warp

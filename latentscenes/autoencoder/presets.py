@@ -23,7 +23,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sample_size": 256,
     },
     # CPU-sized (2.7M parameters at 8x): cheaper than `medium` and better at equal CPU time
-    # (docs/benchmarks.md). Groups of 4 channels, because 16 groups would normalise each
+    # (docs/log/benchmarks.md). Groups of 4 channels, because 16 groups would normalise each
     # 16-channel first-level map alone (instance norm).
     "small": {
         "block_out_channels": (16, 32, 64, 128),

@@ -7,7 +7,7 @@ decoder's Jacobian for that pixel; summed over the image, |J d|^2 = d^T M d with
     M = E_p[J_p^T J_p]      (c, c), averaged over the latent pixels p of typical latents.
 
 Plain Encode-Scene weighs every normalised channel alike (M = I). The decoders we train are
-far from that: the 2x car decoder's M has eigenvalues from 4e-5 to 11 (docs/benchmarks.md,
+far from that: the 2x car decoder's M has eigenvalues from 4e-5 to 11 (docs/log/benchmarks.md,
 "Encode-Scene weighted by the decoder"), so most of the latent error a plain MSE removes is
 in directions the decoder ignores. Encode-Scene with `es_weights=decoder` minimises
 |L^T d|^2 / c instead, with L L^T = (1 - floor) M / mean(eig M) + floor I: the same scale as the

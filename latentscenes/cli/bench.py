@@ -1,4 +1,4 @@
-"""`latentscenes bench`: speed measurements on this machine (recorded in docs/benchmarks.md)."""
+"""`latentscenes bench`: speed measurements on this machine (recorded in docs/log/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "One stage-1 phase-B step (ES + DS + AE + TV, autoencoder, Tri-Planes and MLP all "
             "training, reference Tri-Plane sizes) on --batch scenes x 1 view of --size px, with "
-            "per-image encoder, decoder and latent-render forward+backward times (docs/benchmarks.md "
+            "per-image encoder, decoder and latent-render forward+backward times (docs/log/benchmarks.md "
             "compares them with the reference implementation)."
         ),
     )

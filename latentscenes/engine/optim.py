@@ -8,7 +8,7 @@ rows present in the gradient ("lazy Adam", as `torch.optim.SparseAdam`) and coun
 steps per row, so a scene's updates do not depend on when it first entered a batch
 (`latentscenes.engine.row_adam`); everything else (MLP,
 bases, autoencoder) stays with `torch.optim.Adam`, fused (one kernel over all tensors,
-about 3x faster on the base planes: docs/benchmarks.md).
+about 3x faster on the base planes: docs/log/benchmarks.md).
 Both share one list of parameter groups, so learning-rate schedules see a single optimiser.
 """
 

@@ -2,7 +2,7 @@
 
 Each step renders R random rays of V views of S scenes and regresses their colours, or with
 `rays_per_view=0` every pixel of those views (the paper's protocol: whole 128 x 128 images,
-many times slower to a PSNR on a CPU, docs/benchmarks.md); `render_images` renders whole
+many times slower to a PSNR on a CPU, docs/log/benchmarks.md); `render_images` renders whole
 held-out views for evaluation. Colours leave the MLP in [0, 1], are composited
 over a white background and mapped to [-1, 1] (`2 c - 1`) for losses and metrics.
 """

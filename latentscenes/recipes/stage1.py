@@ -8,13 +8,13 @@ Recipe (each phase can be switched off with `<phase>.steps=0`):
    planes, weights, bases and MLP train.
 3. `joint`: Encode-Scene + Decode-Scene + autoencoder reconstruction + plane TV with
    per-module learning rates. By default the decoder trains and the encoder stays fixed;
-   the paper trains both (`configs/train.yaml`).
+   the paper trains both (recipe `paper-stage1`).
 4. `novel` (off unless `novel.steps` > 0): Decode-Scene on views the scenes never fitted
    (their validation views, `data.num_val_views`) and the AE term on them, training the
    decoder alone, so that it decodes the latents a scene renders at novel views.
 The autoencoder is also written to `RUN/autoencoder/` (diffusers folder + normaliser),
 loadable with `autoencoder.vae=RUN/autoencoder` or by stage 2 (`fit --space latent --from`).
-Defaults are the best settings measured (docs/benchmarks.md, "Package defaults").
+Defaults are the best settings measured (docs/log/benchmarks.md, "Package defaults").
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from latentscenes.weights import is_builtin, training_seconds
 AUTOENCODER_FOLDER = "autoencoder"
 
 # A new scene rendered at a view it never fitted gives latents with errors that fitting never
-# shows the decoder: this phase teaches them (measured in docs/benchmarks.md, "A decoder for
+# shows the decoder: this phase teaches them (measured in docs/log/benchmarks.md, "A decoder for
 # novel views"). Stage 1 and stage 2 (on refitted stage-1 scenes) both offer it, off by default.
 NOVEL_VIEWS = PhaseConfig(
     steps=0, scenes_per_batch=4, views_per_scene=2, split="val",

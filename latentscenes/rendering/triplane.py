@@ -20,7 +20,7 @@ Two fast paths compute the same thing (`sampler`):
   top-left texel with one sort of 3 keys per point and gathers the upstream gradient
   per texel (4 more `embedding_bag`s, shifted by the corner offsets), instead of
   scattering scalar by scalar as `grid_sample`'s CPU backward does, which is slow on CPU
-  (`docs/benchmarks.md`, rendering).
+  (`docs/log/benchmarks.md`, rendering).
 - "grid_sample" (default on GPU): one `grid_sample` per plane, accumulated in place,
   with a backward that neither copies the upstream gradient per plane nor needs the
   grid gradient.
