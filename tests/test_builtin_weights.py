@@ -70,15 +70,6 @@ def test_unknown_builtin_name_lists_the_shipped_ones():
         build_autoencoder(AutoencoderConfig(vae="builtin:no-such-weights"))
 
 
-def test_3d_aware_weights_record_the_commands_that_made_them_from_the_plain_ones():
-    record = provenance("builtin:torcs-cars-3d")
-    assert record["starts_from"] == "builtin:torcs-cars"
-    assert record["command"].count("train-3d-aware.yaml") == 2
-    assert record["heldout_meshes"] == provenance("builtin:torcs-cars")["heldout_meshes"]
-    assert training_seconds("builtin:torcs-cars-3d") == record["train_seconds"] + training_seconds("builtin:torcs-cars")
-    assert training_seconds("builtin:torcs-cars") == provenance("builtin:torcs-cars")["train_seconds"]
-
-
 def _psnr_of_reconstruction_and_of_resampled_latents(name: str) -> tuple[float, float]:
     ae = build_autoencoder(AutoencoderConfig(vae=f"builtin:{name}"))
     x = model_images(coloured_shapes())
@@ -86,34 +77,6 @@ def _psnr_of_reconstruction_and_of_resampled_latents(name: str) -> tuple[float, 
         latents = ae.encode(x, sample=False)
         errors = torch.stack([warped_decoding_error(ae.decode, latents, x, theta) for theta in probe_warps(128)])
     return reconstruction_psnr(ae, x), float(psnr_from_mse(errors).mean())
-
-
-def test_3d_aware_weights_decode_resampled_latents_as_well_as_their_own():
-    """What renders need: latents shifted by a quarter latent pixel, zoomed or turned decode
-    almost as well as the encoder's own (the plain weights lose ~7 dB), on shapes that are
-    not cars."""
-    plain_own, plain_resampled = _psnr_of_reconstruction_and_of_resampled_latents("torcs-cars")
-    aware_own, aware_resampled = _psnr_of_reconstruction_and_of_resampled_latents("torcs-cars-3d")
-    assert aware_own > 28.0
-    assert aware_own - aware_resampled < 2.0 < plain_own - plain_resampled
-    assert aware_resampled > plain_resampled + 1.0
-
-
-def test_novel_view_decoder_keeps_the_3d_aware_latent_space():
-    """`builtin:torcs-cars-3d-novel` is `builtin:torcs-cars-3d` with another decoder: the same
-    encoder and normaliser (so stage-1 runs made with either take it as stage 2's
-    `autoencoder=`), a decoder that still reconstructs shapes it never saw."""
-    aware = build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-3d")).state_dict()
-    novel_ae = build_autoencoder(AutoencoderConfig(vae="builtin:torcs-cars-3d-novel"))
-    novel = novel_ae.state_dict()
-    decoder = [name for name in aware if name.startswith(("vae.decoder.", "vae.post_quant_conv."))]
-    assert aware.keys() == novel.keys() and decoder
-    assert all(torch.equal(aware[name], novel[name]) for name in aware if name not in decoder)
-    assert not all(torch.equal(aware[name], novel[name]) for name in decoder)
-    assert reconstruction_psnr(novel_ae, model_images(coloured_shapes())) > 28.0
-    record = provenance("builtin:torcs-cars-3d-novel")
-    assert record["starts_from"] == "builtin:torcs-cars-3d" and "novel.steps=" in record["command"]
-    assert training_seconds("builtin:torcs-cars-3d-novel") == record["train_seconds"] + training_seconds("builtin:torcs-cars-3d")
 
 
 def test_2x_weights_keep_more_latent_pixels_and_decode_their_resampling():

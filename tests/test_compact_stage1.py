@@ -14,18 +14,19 @@ from safetensors.torch import load_file
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
 from latentscenes.cli.main import main
 from latentscenes.config import load_config
-from latentscenes.engine.checkpoint import load_checkpoint
+from latentscenes.engine.checkpoint import load_checkpoint, save_checkpoint
 from latentscenes.engine.runs import RunDir, create_run, open_run
 from latentscenes.errors import ConfigError
+from latentscenes.recipes.catalog import RECIPES
 from latentscenes.recipes.restore import evaluate_run, load_trained
 from latentscenes.recipes.stage1 import one_time_seconds
 from latentscenes.recipes.stage2 import FitLatentConfig, build_stage2_model
 from latentscenes.weights import AUTOENCODER, STAGE1, builtin_names, provenance
 
 NEW_SCENE = ["data.start=3", "data.count=1"]
-# each shipped stage-1 run, the shipped autoencoder it was trained in and its recipe in configs/
-SHIPPED = [("torcs-cars-1x-stage1", "torcs-cars-1x", "train-1x.yaml"),
-           ("torcs-cars-2x-stage1", "torcs-cars-2x-3d", "train-2x.yaml")]
+# each shipped stage-1 run, the shipped autoencoder it was trained in and its named recipe
+SHIPPED = [("torcs-cars-1x-stage1", "torcs-cars-1x", "stage1-1x"),
+           ("torcs-cars-2x-stage1", "torcs-cars-2x-3d", "stage1-2x")]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def test_a_bad_export_names_the_problem_and_leaves_the_folder_alone(tiny_runs, t
 def test_the_shipped_stage1_records_how_it_was_made_and_is_not_an_autoencoder(name, autoencoder, recipe):
     assert name in builtin_names(STAGE1) and name not in builtin_names(AUTOENCODER)
     record = provenance(f"builtin:{name}")
-    assert f"configs/{recipe}" in record["command"] and "export" in record["command"]
+    assert "export" in record["command"] and RECIPES[recipe].shipped == f"builtin:{name}"
     assert record["starts_from"] == f"builtin:{autoencoder}"
     assert record["trained_on"]["scenes"] == 59 and len(record["trained_on"]["meshes"]) == 14
     assert not set(record["trained_on"]["meshes"]) & set(record["heldout_meshes"])
@@ -111,16 +112,13 @@ def test_the_shipped_stage1_records_how_it_was_made_and_is_not_an_autoencoder(na
 
 @pytest.mark.parametrize(("name", "autoencoder", "recipe"), SHIPPED)
 def test_the_shipped_stage1_was_made_by_the_recipe_its_provenance_names(name, autoencoder, recipe):
-    """Its config is the recipe file with the command's overrides, apart from where its data was."""
-    from pathlib import Path
-
+    """Its config is the recipe with the command's overrides, apart from where its data was."""
     from latentscenes.config import to_dict
     from latentscenes.recipes.stage1 import TrainConfig
     from latentscenes.weights import builtin_folder
 
-    recipe_file = Path(__file__).resolve().parents[1] / "configs" / recipe
     shipped = to_dict(load_config(TrainConfig, builtin_folder(f"builtin:{name}", kind=STAGE1) / "config.yaml"))
-    made_by = to_dict(load_config(TrainConfig, recipe_file, ["data.count=59", "data.num_test_views=15"]))
+    made_by = to_dict(RECIPES[recipe].config(["data.count=59", "data.num_test_views=15"]))
     for config in (shipped, made_by):
         config["data"].pop("root")
         config.pop("logging")
@@ -147,6 +145,73 @@ def test_the_shipped_stage1s_one_time_cost_is_its_training_and_its_autoencoders(
     assert parts["autoencoder"] == pytest.approx(training_seconds(f"builtin:{autoencoder}")) and parts["autoencoder"] > 0
     assert parts["stage1"] == pytest.approx(provenance(f"builtin:{name}")["train_seconds"], abs=0.01)
     assert training_seconds(f"builtin:{name}") == pytest.approx(sum(parts.values()), abs=0.01)
+
+
+@pytest.mark.parametrize(("name", "autoencoder", "recipe"), SHIPPED)
+def test_the_shipped_stage1_names_its_autoencoder_instead_of_holding_a_copy(name, autoencoder, recipe):
+    from latentscenes.recipes.stage1 import autoencoder_folder
+    from latentscenes.weights import builtin_folder
+
+    folder = builtin_folder(f"builtin:{name}", kind=STAGE1)
+    assert not (folder / "autoencoder").exists()
+    assert autoencoder_folder(open_run(folder)) == builtin_folder(f"builtin:{autoencoder}")
+
+
+def test_an_export_names_a_shipped_autoencoder_it_kept_and_copies_one_it_changed(tmp_path):
+    """A stage-1 run that left its shipped autoencoder unchanged exports a reference to it; one
+    whose decoder differs from the shipped one exports its own copy, and each stage 2 gets the
+    autoencoder its stage 1 had."""
+    import shutil
+
+    from latentscenes.autoencoder import load_autoencoder, save_autoencoder
+    from latentscenes.recipes.compact_stage1 import write_compact_stage1
+    from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder
+    from latentscenes.weights import builtin_folder
+
+    shipped = "builtin:torcs-cars-2x-3d"
+    config = load_config(TrainConfig, None, [f"autoencoder.vae={shipped}", "planes.resolution=8", "planes.num_bases=2"])
+    exported = {}
+    for kind in ("kept", "changed"):
+        run = create_run(tmp_path / kind, config, kind="train")
+        bank = {"model.bank.bases": torch.zeros(2, 3, 22, 8, 8), "model.bank.micro": torch.ones(3, 3, 10, 8, 8),
+                "model.bank.weights": torch.ones(3, 2), "model.bank.bias": torch.zeros(3)}
+        save_checkpoint(run.checkpoints, "step-00000010", bank, {"global_step": 10, "train_seconds": 1.0})
+        autoencoder = load_autoencoder(builtin_folder(shipped))
+        if kind == "changed":
+            with torch.no_grad():
+                next(autoencoder.vae.decoder.parameters()).add_(1.0)
+        save_autoencoder(autoencoder, autoencoder_folder(run))
+        exported[kind] = open_run(write_compact_stage1(run.root, tmp_path / f"{kind}-compact"))
+    assert autoencoder_folder(exported["kept"]) == builtin_folder(shipped)
+    assert not (exported["kept"].root / "autoencoder").exists()
+    assert autoencoder_folder(exported["changed"]) == exported["changed"].root / "autoencoder"
+    changed = load_autoencoder(autoencoder_folder(exported["changed"])).state_dict()
+    original = load_autoencoder(builtin_folder(shipped)).state_dict()
+    assert any(not torch.equal(changed[key], original[key]) for key in original)
+    shutil.rmtree(tmp_path / "kept")  # the reference does not need the full run
+
+
+def test_no_two_shipped_folders_hold_the_same_large_file_and_every_one_is_used():
+    """Shipped weights are not copies of each other, and each is named by a recipe or by the
+    package's code (not only by tests)."""
+    import hashlib
+    from pathlib import Path
+
+    import latentscenes
+
+    package = Path(latentscenes.__file__).parent
+    seen = {}
+    for path in sorted((package / "weights").rglob("*")):
+        if path.is_file() and path.stat().st_size > 100_000:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            assert digest not in seen, f"{path} repeats {seen[digest]}"
+            seen[digest] = path
+    code = "\n".join(p.read_text() for p in package.rglob("*.py"))
+    named = {recipe.shipped for recipe in RECIPES.values()} | {
+        recipe.settings.get("autoencoder", {}).get("vae", "") for recipe in RECIPES.values()}
+    for kind in (AUTOENCODER, STAGE1):
+        for name in builtin_names(kind):
+            assert f"builtin:{name}" in named or f"builtin:{name}" in code, name
 
 
 @pytest.mark.slow  # stage 2 in the full-resolution latent space: encodes 4 x 20 views, 12 steps

@@ -5,7 +5,7 @@ package (`latentscenes export RUN --stage1 --out DIR`, then `fit --from DIR` or,
 Stage 2 reads four things from stage 1 (`recipes.stage2.build_stage2_model`): its config
 (plane sizes, MLP, autoencoder settings), its autoencoder, its base planes and MLP, and the
 mean of its scenes, where every new scene starts (`scene_init=mean`). The compact run keeps
-exactly those: a run folder whose bank holds one scene, the stage-1 scenes' mean, and whose
+exactly those (its autoencoder as a reference, `autoencoder.json`, when it is a shipped one unchanged): a run folder whose bank holds one scene, the stage-1 scenes' mean, and whose
 checkpoint has no optimiser or sampler state. Planes are stored in float16 (half the bytes;
 stage 2 trains in float32 and fine-tunes the bases anyway); the MLP stays float32. The
 checkpoint keeps stage 1's `train_seconds`, so the one-time costs stage 2 reports are the
@@ -14,6 +14,7 @@ same as from the full run.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import shutil
 import tempfile
@@ -21,12 +22,16 @@ from pathlib import Path
 
 import torch
 
+from latentscenes.autoencoder.model import NORMALIZER_JSON
 from latentscenes.config import load_config
 from latentscenes.engine.checkpoint import load_checkpoint, save_checkpoint
 from latentscenes.engine.runs import CONFIG_FILE, RUN_FILE, RunDir
 from latentscenes.errors import LatentScenesError
-from latentscenes.recipes.stage1 import AUTOENCODER_FOLDER, TrainConfig, autoencoder_folder, open_stage1_run
+from latentscenes.recipes.stage1 import (
+    AUTOENCODER_FOLDER, AUTOENCODER_REFERENCE, TrainConfig, autoencoder_folder, open_stage1_run,
+)
 from latentscenes.scenes import SceneBank
+from latentscenes.weights import builtin_folder, is_builtin
 
 CHECKPOINT_NAME = "compact"
 
@@ -60,7 +65,11 @@ def write_compact_stage1(run_path: str | Path, out: str | Path, half: bool = Tru
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         shutil.copy2(run.config_path, tmp / CONFIG_FILE)
-        shutil.copytree(autoencoder_folder(run), tmp / AUTOENCODER_FOLDER)
+        shipped = config.autoencoder.vae
+        if is_builtin(shipped) and _same_weights(autoencoder_folder(run), builtin_folder(shipped)):
+            (tmp / AUTOENCODER_REFERENCE).write_text(json.dumps({"builtin": shipped}) + "\n")
+        else:
+            shutil.copytree(autoencoder_folder(run), tmp / AUTOENCODER_FOLDER)
         run_record = json.loads((run.root / RUN_FILE).read_text())
         (tmp / RUN_FILE).write_text(json.dumps({**run_record, "compact": True}, indent=2))
         compact = compact_tensors(tensors, config, half)
@@ -77,3 +86,10 @@ def write_compact_stage1(run_path: str | Path, out: str | Path, half: bool = Tru
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
+
+
+def _same_weights(folder: Path, shipped: Path) -> bool:
+    """Whether the autoencoder in `folder` is the one in `shipped` byte for byte: its weights and
+    latent normaliser (the config differs only in the name it was loaded by)."""
+    names = [path.name for path in shipped.iterdir() if path.suffix == ".safetensors" or path.name == NORMALIZER_JSON]
+    return all((folder / name).is_file() and filecmp.cmp(folder / name, shipped / name, shallow=False) for name in names)

@@ -19,6 +19,7 @@ Defaults are the best settings measured (docs/log/benchmarks.md, "Package defaul
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,9 +40,11 @@ from latentscenes.recipes.settings import EvalConfig, LoggingConfig
 from latentscenes.recipes.stage import run_stage
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.scenes.config import TriPlaneConfig
-from latentscenes.weights import is_builtin, training_seconds
+from latentscenes.weights import builtin_folder, is_builtin, training_seconds
 
 AUTOENCODER_FOLDER = "autoencoder"
+# In a compact stage-1 run whose autoencoder is a shipped one, unchanged: {"builtin": "builtin:<name>"}.
+AUTOENCODER_REFERENCE = "autoencoder.json"
 
 # A new scene rendered at a view it never fitted gives latents with errors that fitting never
 # shows the decoder: this phase teaches them (measured in docs/log/benchmarks.md, "A decoder for
@@ -165,6 +168,11 @@ def one_time_seconds(run: RunDir) -> dict[str, float]:
 
 
 def autoencoder_folder(run: RunDir) -> Path:
+    """The folder of a run's autoencoder: `RUN/autoencoder/`, or the shipped autoencoder that
+    `RUN/autoencoder.json` names (a compact stage-1 run that kept it unchanged)."""
+    reference = run.root / AUTOENCODER_REFERENCE
+    if reference.is_file():
+        return builtin_folder(json.loads(reference.read_text())["builtin"], key=str(reference))
     return run.root / AUTOENCODER_FOLDER
 
 
