@@ -16,7 +16,7 @@ import sys  # noqa: E402
 from latentscenes import __version__  # noqa: E402
 from latentscenes.errors import LatentScenesError  # noqa: E402
 
-SUBCOMMANDS = ("data", "recipes", "train", "fit", "eval", "render", "export", "report", "compare", "aware", "bench", "demo")
+SUBCOMMANDS = ("data", "recipes", "train", "fit", "start", "eval", "render", "export", "report", "compare", "aware", "bench", "demo")
 
 DESCRIPTION = """\
 Learn thousands of 3D scenes cheaply: Tri-Plane NeRFs learned in the latent space of an

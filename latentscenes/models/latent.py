@@ -169,9 +169,13 @@ class LatentScenes(nn.Module):
         raw = self.cache.get_or_compute(self.autoencoder, self._train_views())
         return [self.autoencoder.normalizer.normalize(raw[s.scene_id]) for s in self.scenes]
 
-    def loss_terms(self, batch: ViewBatch, names: list[str], prepared: PhaseTargets = PhaseTargets()) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, batch: ViewBatch, names: list[str], prepared: PhaseTargets = PhaseTargets(), planes: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Unweighted loss terms `names` on `batch`; `prepared`: what `start_phase` returned
-        (by default nothing is cached: every target is encoded from the batch)."""
+        (by default nothing is cached: every target is encoded from the batch). `planes` (S, 3,
+        C, R, R): the batch's scenes' planes, by default gathered from the bank (a learned
+        start passes the planes it predicts)."""
         terms: dict[str, torch.Tensor] = {}
         shared = self._shares_encoding(names, prepared)
         posterior = self.autoencoder.posterior(_flat_images(batch)) if shared else None
@@ -180,7 +184,7 @@ class LatentScenes(nn.Module):
             background = self.autoencoder.latent_background((batch.height, batch.width))
         rendered = None
         if "es" in names or "ds" in names or "tv" in names:
-            planes = self.bank(batch.scene_index)
+            planes = self.bank(batch.scene_index) if planes is None else planes
             if "tv" in names:
                 terms["tv"] = total_variation(planes)
             whole_latents = "ds" in names or ("es" in names and batch.pixels is None)

@@ -2,7 +2,9 @@
 3D-aware latent space.
 
 New scenes get their own micro planes and mixing weights, starting as the average
-stage-1 scene (`scene_init=mean`; random with `scene_init=random`, as in the paper); the
+stage-1 scene (`scene_init=mean`; random with `scene_init=random`, as in the paper; or, with
+`scene_init=learned start=...`, the average scene plus what a learned start predicts from the
+scene's training-view latents, `latentscenes.models.learned_start`); the
 base planes start from stage 1 (fine-tuned, or frozen with `bases=freeze`); the MLP starts
 from stage 1's (`mlp_init=reuse`; re-initialised with `mlp_init=reinit`, as in the paper).
 Starting close to the stage-1 scenes is what makes new scenes cheap (docs/design.md lists
@@ -22,6 +24,7 @@ variant, `decode.steps=0` its "Encode-Scene only").
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -36,7 +39,9 @@ from latentscenes.engine.distributed import load_shard
 from latentscenes.engine.loop import LoopState
 from latentscenes.engine.runs import RUN_FILE, RunDir, open_run
 from latentscenes.errors import ConfigError, LatentScenesError
+from latentscenes.io import atomic_write_json
 from latentscenes.models.latent import LatentScenes
+from latentscenes.models.learned_start import apply_start, bases_fingerprint, check_start, load_learned_start, scene_features
 from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
 from latentscenes.parallel import current_world
 from latentscenes.recipes.settings import EvalConfig, LoggingConfig
@@ -46,7 +51,7 @@ from latentscenes.recipes.stage1 import (
 )
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.scenes.warm_start import warm_start
-from latentscenes.weights import PREFIX, STAGE1, builtin_folder, builtin_names, is_builtin, provenance
+from latentscenes.weights import PREFIX, STAGE1, START, builtin_folder, builtin_names, is_builtin, provenance
 
 
 @dataclass
@@ -69,10 +74,16 @@ class FitLatentConfig:
     mlp_init: Literal["reinit", "reuse"] = option(
         "reuse", "start from stage 1's MLP, or re-initialise it (the paper's choice; slower to converge)"
     )
-    scene_init: Literal["random", "mean"] = option(
+    scene_init: Literal["random", "mean", "learned"] = option(
         "mean",
         "new scenes' micro planes and base weights: the mean of stage 1's scenes (every new scene starts "
-        "as the average stage-1 scene), or random (the paper's choice; slower to converge)",
+        "as the average stage-1 scene), random (the paper's choice; slower to converge), or learned: the mean "
+        "plus what the learned start `start` predicts from each scene's training-view latents",
+    )
+    start: str = option(
+        "",
+        "with scene_init=learned: the learned start, a folder made by `latentscenes start train` (RUN/start, "
+        "relative to the working directory) or builtin:<name>, a shipped one; trained through this stage 1",
     )
     micro_resolution: int = option(
         0,
@@ -124,7 +135,24 @@ def stage1_run(config: FitLatentConfig, run_root: Path) -> tuple[RunDir, TrainCo
             "move or copy the stage-1 run with it, or set stage1 in its config.yaml"
         )
     run = open_stage1_run(folder)
+    if config.scene_init == "learned":
+        start_folder(config.start)
     return run, load_config(TrainConfig, run.config_path)
+
+
+def start_folder(start: str) -> Path:
+    """The folder of the learned start `start` (a `start` config value); `ConfigError` naming
+    the key when it is empty or names no folder."""
+    shipped = ", ".join(PREFIX + n for n in builtin_names(START)) or "none"
+    if not start:
+        raise ConfigError(
+            "config key 'start': scene_init=learned needs a learned start: a folder made by `latentscenes start "
+            f"train` (RUN/start) or builtin:<name> (shipped: {shipped})"
+        )
+    folder = builtin_folder(start, key="start", kind=START) if is_builtin(start) else Path(start)
+    if not folder.is_dir():
+        raise ConfigError(f"config key 'start': {start} is not a folder (nor builtin:<name>; shipped: {shipped})")
+    return folder
 
 
 def stage1_folder(stage1: str, run_root: str | Path) -> Path:
@@ -163,8 +191,29 @@ def build_stage2_model(config: FitLatentConfig, collection: SceneCollection, run
         config.render, first_config.autoencoder, cache_folder=run.root / "latent-cache",
     )
     tensors, _ = load_checkpoint(first.checkpoints)
-    warm_start(model.bank, model.mlp, tensors, config.scene_init == "mean", config.mlp_init == "reuse")
+    warm_start(model.bank, model.mlp, tensors, config.scene_init != "random", config.mlp_init == "reuse")
+    if config.scene_init == "learned":
+        start_from_learned(config, model, tensors, run)
     return model
+
+
+def start_from_learned(config: FitLatentConfig, model: LatentScenes, stage1_tensors: dict[str, torch.Tensor], run: RunDir) -> None:
+    """Move every new scene (a row holding the mean stage-1 scene) to the mean plus what the
+    learned start `config.start` predicts from its training views' latents (encoded into the
+    latent cache, which the encode phase then reads). The first time, writes
+    `RUN/learned-start.json`: the start and the seconds the prediction took, encoding included
+    (a training cost the loop's clock does not see)."""
+    if config.mlp_init != "reuse":
+        raise ConfigError("config key 'mlp_init': scene_init=learned needs mlp_init=reuse (the start was trained through stage 1's MLP)")
+    net, record = load_learned_start(start_folder(config.start))
+    check_start(net, model.bank, bases_fingerprint(stage1_tensors["model.bank.bases"]), record)
+    started = time.perf_counter()
+    model.ensure_normalizer()
+    apply_start(model, net, scene_features(model, model.cached_latents(), net.config))
+    seconds = time.perf_counter() - started
+    record_path = run.root / "learned-start.json"
+    if current_world().is_main and not record_path.exists():
+        atomic_write_json(record_path, {"start": config.start, "seconds": seconds, "scenes": len(model.scenes)})
 
 
 def stage2_autoencoder(config: FitLatentConfig, stage1_folder: Path) -> LatentAutoencoder:

@@ -173,12 +173,16 @@ class SceneBank(nn.Module):
         sparse = self.config.sparse_grad
         if not self.config.micro_macro:
             return _gather(self.planes, index, sparse)
-        micro = upsample_planes(_gather(self.micro, index, sparse), self.config.resolution)  # (B, 3, Cm, R, R)
-        weights = _gather(self.weights, index, sparse)  # (B, M)
-        bias = _gather(self.bias, index, sparse)  # (B,)
+        return self.compose(_gather(self.micro, index, sparse), _gather(self.weights, index, sparse), _gather(self.bias, index, sparse))
+
+    def compose(self, micro: Tensor, weights: Tensor, bias: Tensor) -> Tensor:
+        """Planes (B, 3, C, R, R) of scenes given by their per-scene tensors (micro-macro):
+        micro (B, 3, Cm, r, r), weights (B, M), bias (B,), mixed with this bank's bases (as
+        `forward` does with the bank's own rows; a learned start passes predicted ones)."""
+        micro = upsample_planes(micro, self.config.resolution)  # (B, 3, Cm, R, R)
         bases = self.bases
         macro = _MixBases.apply(bias, weights, bases.view(bases.shape[0], -1))  # (B, 3*Cb*R*R)
-        macro = macro.view(index.shape[0], *bases.shape[1:])
+        macro = macro.view(micro.shape[0], *bases.shape[1:])
         return torch.cat([micro, macro], dim=2)
 
     def _anchor(self) -> Tensor:

@@ -6,6 +6,9 @@ that trained them, on which scenes (source meshes), and their measured quality.
 - stage-1 runs, chosen with `fit --space latent --from builtin:<name>`: a compact stage-1
   run folder (`recipes.compact_stage1`: its config, autoencoder, base planes, MLP and mean
   scene), recognised by its `run.json`.
+- learned starts, chosen with `fit --space latent scene_init=learned start=builtin:<name>`:
+  what `latentscenes start train` writes (`models.learned_start`: `start.json` and
+  `start.safetensors`), recognised by its `start.json`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ PREFIX = "builtin:"
 PROVENANCE = "provenance.json"
 AUTOENCODER = "autoencoder"
 STAGE1 = "stage-1 run"
+START = "learned start"
 
 
 def _root() -> Path:
@@ -27,11 +31,13 @@ def _root() -> Path:
 
 
 def _kind(folder: Path) -> str:
+    if (folder / "start.json").is_file():
+        return START
     return STAGE1 if (folder / "run.json").is_file() else AUTOENCODER
 
 
 def builtin_names(kind: str = AUTOENCODER) -> list[str]:
-    """Names of the shipped weights of `kind` (autoencoders or stage-1 runs)."""
+    """Names of the shipped weights of `kind` (autoencoders, stage-1 runs or learned starts)."""
     return sorted(p.name for p in _root().iterdir() if (p / PROVENANCE).is_file() and _kind(p) == kind)
 
 
