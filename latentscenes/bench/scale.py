@@ -47,6 +47,7 @@ from latentscenes.data import Scene
 from latentscenes.engine.footprint import scene_footprint
 from latentscenes.engine.fresh_process import FreshTraining, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import open_run
+from latentscenes.evaluation.costs import amortised_seconds, amortised_speedup
 from latentscenes.evaluation.curves import matched_speedup
 from latentscenes.evaluation.evaluate import evaluate_model
 from latentscenes.io import atomic_write_json, atomic_write_text
@@ -163,7 +164,7 @@ def _measure(settings: ScaleSettings, run, state: dict, one_time_seconds: float)
     timing = {
         "run": str(run.root),
         "first_scene": collection.scenes[0].scene_id,  # a run made earlier keeps its own scenes
-        "seconds_per_scene": (state["train_seconds"] + one_time_seconds) / count,
+        "seconds_per_scene": amortised_seconds(state["train_seconds"] / count, one_time_seconds, count),
         "train_seconds_per_scene": state["train_seconds"] / count,
         "one_time_seconds": one_time_seconds,
         "wall_seconds": state["wall_seconds"],
@@ -215,7 +216,7 @@ def _matched(states: dict[str, dict], count: int, one_time: float, target: float
         return None
     matched = matched_speedup(latent, rgb, key="test_psnr", target=target)
     fast, slow = (None if matched[key] is None else matched[key] / count for key in ("fast_seconds", "slow_seconds"))
-    amortised = None if fast is None or slow is None else slow / (fast + one_time / count)
+    amortised = None if fast is None or slow is None else amortised_speedup(fast, slow, count, fast_one_time_seconds=one_time)
     return {"psnr": matched["psnr"], "latent_seconds_per_scene": fast, "rgb_seconds_per_scene": slow,
             "speedup": matched["speedup"], "speedup_amortised": amortised}
 

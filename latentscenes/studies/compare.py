@@ -41,7 +41,7 @@ from latentscenes.data.checks import read_json
 from latentscenes.engine.checkpoint import latest_meta
 from latentscenes.engine.runs import RunDir, open_finished_run, run_key, run_kind
 from latentscenes.errors import LatentScenesError
-from latentscenes.evaluation.costs import SCENE_COUNTS
+from latentscenes.evaluation.costs import SCENE_COUNTS, amortised_speedup
 from latentscenes.evaluation.curves import late_rise, time_to_reach
 from latentscenes.models.phases import rays_per_visit
 from latentscenes.recipes.fit_phases import fit_phases, phase_spans
@@ -292,9 +292,7 @@ def _speedup(latent: dict, other: dict, key: str, total_key: str) -> dict:
         return {"speedup": None, "amortised": []}
     fast_once, slow_once = sum(latent["one_time_seconds"].values()), sum(other["one_time_seconds"].values())
     name = "at_least" if bound else "speedup"
-    amortised = [
-        {"scenes": count, name: (slow + slow_once / count) / (fast + fast_once / count)} for count in SCENE_COUNTS
-    ]
+    amortised = [{"scenes": count, name: amortised_speedup(fast, slow, count, fast_once, slow_once)} for count in SCENE_COUNTS]
     ratio = slow / fast if fast else float("inf")
     return {"speedup": None, "at_least": ratio, "amortised": amortised} if bound else {"speedup": ratio, "amortised": amortised}
 
