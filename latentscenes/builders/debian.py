@@ -4,6 +4,7 @@
 given members with ``dpkg-deb --fsys-tarfile PACKAGE.deb | tar -x MEMBERS``, then deletes
 the ``.deb``. A ``.complete`` file holding the ``.deb``'s name marks a finished extraction
 (sources record it in meta.json); a ``.deb`` already in the folder is used without a download.
+A source's `DebianTree` says which package, folders and option are its own (TORCS, FlightGear).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from latentscenes.errors import DataError
@@ -83,6 +85,37 @@ def resolve_package_root(
         if (candidate / marker).is_dir():
             return candidate
     raise DataError(f"{option} {root} holds no {marker}/ folder (nor {tree / marker}); {how_to_get}")
+
+
+@dataclass(frozen=True)
+class DebianTree:
+    """A source's tree inside a Debian package, and how a user names or gets it."""
+
+    package: str  # e.g. "torcs-data"
+    tree: Path  # the source's root inside the package, e.g. usr/share/games/torcs
+    members: tuple[Path, ...]  # the folders below `tree` that are extracted; the first marks a tree
+    cache: str  # the folder below `cache_dir()` the package is fetched into
+    option: str  # the command-line option that names a tree, e.g. "--torcs-root"
+    size: str  # printed before the download, e.g. "about 330 MB"
+    how_to_get: str  # ends every error message
+
+    def resolve(self, root: str | Path | None) -> Path:
+        """The folder holding the first member: `root` or its `tree` below it; with no `root`, the
+        cached package tree (fetched with apt on first use)."""
+        return resolve_package_root(root, self.option, self.tree, self.members[0],
+                                    lambda: self.fetch(cache_dir() / self.cache), self.how_to_get)
+
+    def fetch(self, folder: Path) -> Path:
+        """Download the package with apt into `folder` and extract the members there (once)."""
+        members = [(self.tree / member).as_posix() for member in self.members]
+        fetch_package(self.package, folder, members, self.size, self.how_to_get)
+        return folder / self.tree
+
+    def package_name(self, root: Path) -> str:
+        """The ``.deb`` that `fetch` extracted `root` from (the folder above `tree`), else the package."""
+        above = len(self.tree.parts) - 1
+        fetched = fetched_deb(root.parents[above]) if len(root.parents) > above else None
+        return fetched or self.package
 
 
 def fetched_deb(folder: Path) -> str | None:

@@ -36,27 +36,20 @@ cars' forward. The XMLs' animations (the gear is drawn down, as parked), light m
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from latentscenes.builders.ac3d import read_ac3d
-from latentscenes.builders.debian import (
-    cache_dir,
-    fetch_package,
-    fetched_deb,
-    resolve_package_root,
-)
+from latentscenes.builders.debian import DebianTree
 from latentscenes.builders.mesh import Mesh
 from latentscenes.builders.source import Entry, Source, file_digest, interleave
-from latentscenes.builders.textures import load_texture
-from latentscenes.builders.variants import Variant, shift_hue
+from latentscenes.builders.textures import dress
+from latentscenes.builders.variants import Variant
 from latentscenes.errors import DataError
 
-PACKAGE = "flightgear-data-ai"
-TREE = Path("usr/share/games/flightgear")  # FG_ROOT inside the package
 AIRCRAFT = Path("AI/Aircraft")
 NOT_AEROPLANES = ("balloon",)
 MAX_INCLUDES = 8
@@ -68,23 +61,16 @@ HOW_TO_GET = (
     "or Ubuntu machine, or from https://packages.debian.org/flightgear-data-ai), extract it with "
     "`dpkg-deb -x flightgear-data-ai_*.deb DIR`, and pass --flightgear-root DIR/usr/share/games/flightgear"
 )
-
-
-# -- the tree ---------------------------------------------------------------------------
-def resolve_flightgear_root(root: str | Path | None) -> Path:
-    """FG_ROOT, the folder holding ``AI/Aircraft/``: `root` or its ``usr/share/games/flightgear``;
-    with no `root`, the cached package tree (fetched with apt on first use)."""
-    return resolve_package_root(
-        root, "--flightgear-root", TREE, AIRCRAFT,
-        lambda: fetch_flightgear_data(cache_dir() / "flightgear"), HOW_TO_GET,
-    )
+FLIGHTGEAR_DATA = DebianTree(  # the tree is FG_ROOT inside the package
+    package="flightgear-data-ai", tree=Path("usr/share/games/flightgear"), members=(AIRCRAFT,),
+    cache="flightgear", option="--flightgear-root", size="about 290 MB; AI/Aircraft/ is about 420 MB",
+    how_to_get=HOW_TO_GET,
+)
 
 
 def fetch_flightgear_data(folder: Path) -> Path:
     """Download ``flightgear-data-ai`` with apt into `folder` and extract AI/Aircraft/ there (once)."""
-    fetch_package(PACKAGE, folder, [(TREE / AIRCRAFT).as_posix()],
-                  "about 290 MB; AI/Aircraft/ is about 420 MB", HOW_TO_GET)
-    return folder / TREE
+    return FLIGHTGEAR_DATA.fetch(folder)
 
 
 # -- model files ----------------------------------------------------------------------------
@@ -247,27 +233,12 @@ def _read_mesh(path: Path) -> Mesh:
     return read_ac3d(path)
 
 
-@lru_cache(maxsize=24)
-def _texture(path: Path) -> np.ndarray:
-    texture = load_texture(path)
-    texture.flags.writeable = False
-    return texture
-
-
 def assemble_aircraft(aircraft: Aircraft, livery: Livery, variant: Variant) -> Mesh:
     """The model with `livery`'s textures (those of the livery's own folder hue-shifted by the
     variant), nose along +x, z up, metres times the variant's scale (x along the fuselage)."""
     textures = {name: (path, own) for name, path, own in livery.textures}
-    parts = []
-    for part in _read_mesh(aircraft.mesh_file).parts:
-        texture = None
-        if part.name:
-            path, own = textures[part.name]
-            texture = _texture(path)
-            if own and variant.hue_shift:
-                texture = shift_hue(texture, variant.hue_shift)
-        parts.append(replace(part, texture=texture))
-    return Mesh(parts).transformed(np.diag(variant.scale) @ NOSE_TO_PLUS_X)
+    mesh = dress(_read_mesh(aircraft.mesh_file), textures.__getitem__, variant.hue_shift)
+    return mesh.transformed(np.diag(variant.scale) @ NOSE_TO_PLUS_X)
 
 
 # -- the source ---------------------------------------------------------------------------
@@ -275,10 +246,11 @@ class FlightGearAircraftSource(Source):
     """FlightGear's AI aircraft: one entry per (model, distinct livery); every model is a mesh."""
 
     name = "flightgear-aircraft"
+    caches = ("_fits",)
 
     def __init__(self, root: str | Path | None = None):
         super().__init__()
-        self.root = resolve_flightgear_root(root)
+        self.root = FLIGHTGEAR_DATA.resolve(root)
         self._found = discover(self.root)
         if not self._found.aircraft:
             reasons = "; ".join(f"{n} {reason} (e.g. {self._found.examples[reason]})"
@@ -286,11 +258,6 @@ class FlightGearAircraftSource(Source):
             raise DataError(f"{self.root / AIRCRAFT}: no usable aircraft (a model .ac, a livery XML with a "
                             f"<texture-path>, and its textures){': ' + reasons if reasons else ''}; {HOW_TO_GET}")
         self._aircraft = {aircraft.id: aircraft for aircraft in self._found.aircraft}
-
-    def __getstate__(self) -> dict:  # workers rebuild caches themselves
-        state = dict(self.__dict__)
-        state["_fits"] = {}
-        return state
 
     def entries(self) -> list[Entry]:
         groups = {}
@@ -326,10 +293,9 @@ class FlightGearAircraftSource(Source):
         return {role: file_digest(self.root / path) for role, path in entry.files}
 
     def describe(self) -> dict:
-        fetched = fetched_deb(self.root.parents[3]) if len(self.root.parents) > 3 else None  # above TREE
         return {
             "name": self.name,
-            "package": fetched or PACKAGE,
+            "package": FLIGHTGEAR_DATA.package_name(self.root),
             "models": len(self._found.aircraft),
             "liveries": sum(len(aircraft.liveries) for aircraft in self._found.aircraft),
             "skipped": dict(sorted(self._found.skipped.items())),

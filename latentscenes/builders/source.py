@@ -39,9 +39,13 @@ class Source:
     """Base class: subclasses set `name` and implement `entries`, `assemble`, `describe`."""
 
     name = "source"
+    caches: tuple[str, ...] = ()  # dict attributes a render worker rebuilds itself (not sent to it)
 
     def __init__(self) -> None:
         self._fits: dict[str, tuple[float, np.ndarray]] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, **{name: {} for name in self.caches}}
 
     def entries(self) -> list[Entry]:
         """All entries, ordered so that a prefix covers as many meshes as possible."""

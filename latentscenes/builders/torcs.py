@@ -27,27 +27,20 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from latentscenes.builders.ac3d import read_ac3d
-from latentscenes.builders.debian import (
-    cache_dir,
-    fetch_package,
-    fetched_deb,
-    resolve_package_root,
-)
+from latentscenes.builders.debian import DebianTree
 from latentscenes.builders.mesh import Mesh, MeshPart, face_normals
 from latentscenes.builders.source import Entry, Source, file_digest, interleave
-from latentscenes.builders.textures import load_texture
-from latentscenes.builders.variants import Variant, shift_hue
+from latentscenes.builders.textures import cached_texture, dress
+from latentscenes.builders.variants import Variant
 from latentscenes.errors import DataError
 
-PACKAGE = "torcs-data"
-TREE = Path("usr/share/games/torcs")
 TREAD_COLOR = (0.09, 0.09, 0.09)
 INNER_RIM_SHADE = 0.3
 RIM_DISH = 0.05  # metres the rim centre sits inside the tyre's outer face (TORCS: 0.05)
@@ -62,22 +55,16 @@ HOW_TO_GET = (
     "`dpkg-deb -x torcs-data_*.deb DIR` (or `ar x` + `tar -xf data.tar.xz`), and pass "
     "--torcs-root DIR/usr/share/games/torcs"
 )
-
-
-# -- the tree ---------------------------------------------------------------------------
-def resolve_torcs_root(root: str | Path | None) -> Path:
-    """The folder holding ``cars/`` and ``drivers/``: `root` or its ``usr/share/games/torcs``;
-    with no `root`, the cached package tree (fetched with apt on first use)."""
-    return resolve_package_root(
-        root, "--torcs-root", TREE, Path("cars"), lambda: fetch_torcs_data(cache_dir() / "torcs"), HOW_TO_GET
-    )
+TORCS_DATA = DebianTree(
+    package="torcs-data", tree=Path("usr/share/games/torcs"), members=(Path("cars"), Path("drivers")),
+    cache="torcs", option="--torcs-root", size="about 330 MB; cars/ and drivers/ are about 50 MB",
+    how_to_get=HOW_TO_GET,
+)
 
 
 def fetch_torcs_data(folder: Path) -> Path:
     """Download ``torcs-data`` with apt into `folder` and extract cars/ and drivers/ there (once)."""
-    members = [(TREE / "cars").as_posix(), (TREE / "drivers").as_posix()]
-    fetch_package(PACKAGE, folder, members, "about 330 MB; cars/ and drivers/ are about 50 MB", HOW_TO_GET)
-    return folder / TREE
+    return TORCS_DATA.fetch(folder)
 
 
 # -- car parameters -----------------------------------------------------------------------
@@ -265,13 +252,6 @@ def _read_body(path: Path) -> Mesh:
     return read_ac3d(path)
 
 
-@lru_cache(maxsize=24)
-def _texture(path: Path) -> np.ndarray:
-    texture = load_texture(path)
-    texture.flags.writeable = False
-    return texture
-
-
 def wheel_parts(wheel: Wheel, rim_texture: np.ndarray, segments: int = WHEEL_SEGMENTS) -> list[MeshPart]:
     """Tread (dark, untextured) and rim discs (textured both sides' outward faces) of one wheel."""
     center, radius = wheel.center, wheel.radius
@@ -328,22 +308,18 @@ def assemble_car(car: TorcsCar, livery: Path, variant: Variant, rim_texture_path
     wheel radii scale by sz and widths by sy, so wheels stay round and inside their arches.
     """
     livery_name = f"{car.name}.rgb".lower()
-    parts = []
-    for part in _read_body(car.mesh_file).parts:
-        texture = None
-        if part.name.lower() == livery_name:
-            texture = _texture(livery)
-            if variant.hue_shift:
-                texture = shift_hue(texture, variant.hue_shift)
-        elif part.name:
-            path = car.folder / part.name
-            if not path.is_file():
-                raise DataError(f"{path}: texture named by {car.mesh_file} is missing")
-            texture = _texture(path)
-        parts.append(replace(part, texture=texture))
+
+    def texture_of(name: str) -> tuple[Path, bool]:
+        if name.lower() == livery_name:
+            return livery, True
+        path = car.folder / name
+        if not path.is_file():
+            raise DataError(f"{path}: texture named by {car.mesh_file} is missing")
+        return path, False
+
     sx, sy, sz = variant.scale
-    body = Mesh(parts).transformed(np.diag([sx, sy, sz]))
-    rim_texture = _texture(rim_texture_path or car.wheel_texture)
+    body = dress(_read_body(car.mesh_file), texture_of, variant.hue_shift).transformed(np.diag([sx, sy, sz]))
+    rim_texture = cached_texture(rim_texture_path or car.wheel_texture)
     parts = list(body.parts)
     for wheel in car.wheels:
         scaled = Wheel(
@@ -359,18 +335,13 @@ class TorcsSource(Source):
     """TORCS cars: one entry per (car, distinct livery); rims from cars with distinct rim textures."""
 
     name = "torcs"
+    caches = ("_cars", "_fits")
 
     def __init__(self, root: str | Path | None = None):
         super().__init__()
-        self.root = resolve_torcs_root(root)
+        self.root = TORCS_DATA.resolve(root)
         self._liveries = discover(self.root)
         self._cars: dict[str, TorcsCar] = {}
-
-    def __getstate__(self) -> dict:  # workers rebuild caches themselves
-        state = dict(self.__dict__)
-        state["_cars"] = {}
-        state["_fits"] = {}
-        return state
 
     def car(self, name: str) -> TorcsCar:
         if name not in self._cars:
@@ -408,10 +379,9 @@ class TorcsSource(Source):
         return {"mesh": file_digest(car.mesh_file), "livery": file_digest(self._livery_path(entry))}
 
     def describe(self) -> dict:
-        fetched = fetched_deb(self.root.parents[3]) if len(self.root.parents) > 3 else None  # above TREE
         return {
             "name": self.name,
-            "package": fetched or PACKAGE,
+            "package": TORCS_DATA.package_name(self.root),
             "cars": len(self._liveries),
             "liveries": sum(len(v) for v in self._liveries.values()),
         }
