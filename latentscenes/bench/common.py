@@ -1,4 +1,5 @@
-"""What every benchmark shares: the timing loop and random cameras around the origin.
+"""What every benchmark shares: random cameras around the origin (the timing loop is
+`evaluation.timing.median_seconds`).
 
 Timings on a shared CPU are noisy: compare figures from one run. Two process-wide settings
 change them by 2x and more (`latentscenes.process`): glibc's handling of freed memory, and
@@ -8,33 +9,10 @@ OpenMP's busy-waiting when the cores are oversubscribed.
 from __future__ import annotations
 
 import math
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 from latentscenes.cameras import look_at
-
-
-def median_seconds(
-    step: Callable[[], object], repeats: int, warm_up: bool = True, device: str | torch.device = "cpu"
-) -> tuple[float, list[float]]:
-    """The median wall time of `repeats` calls of `step` (after one untimed call when
-    `warm_up`) and every call's time; on CUDA the device is synchronised around each call."""
-    cuda = torch.device(device).type == "cuda"
-    if warm_up:
-        step()
-    times = []
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
 
 
 def random_cameras(views: int, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

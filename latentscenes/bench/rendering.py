@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from latentscenes.bench.common import median_seconds, random_cameras
+from latentscenes.bench.common import random_cameras
+from latentscenes.evaluation.timing import median_seconds
 from latentscenes.rendering.config import RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays

@@ -40,16 +40,14 @@ from pathlib import Path
 
 import torch
 
-from latentscenes.bench.common import median_seconds
-from latentscenes.cameras import scale_intrinsics
 from latentscenes.config import load_config
-from latentscenes.data import Scene
 from latentscenes.engine.footprint import scene_footprint
 from latentscenes.engine.fresh_process import FreshTraining, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import open_run
 from latentscenes.evaluation.costs import amortised_seconds, amortised_speedup
 from latentscenes.evaluation.curves import matched_speedup
 from latentscenes.evaluation.evaluate import evaluate_model
+from latentscenes.evaluation.timing import render_milliseconds
 from latentscenes.io import atomic_write_json, atomic_write_text
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
@@ -219,19 +217,6 @@ def _matched(states: dict[str, dict], count: int, one_time: float, target: float
     amortised = None if fast is None or slow is None else amortised_speedup(fast, slow, count, fast_one_time_seconds=one_time)
     return {"psnr": matched["psnr"], "latent_seconds_per_scene": fast, "rgb_seconds_per_scene": slow,
             "speedup": matched["speedup"], "speedup_amortised": amortised}
-
-
-@torch.no_grad()
-def render_milliseconds(model, scene: Scene, size: int, repeats: int) -> float:
-    """Median milliseconds to render (and for latent scenes decode) bank row 0 seen from
-    `scene`'s first view at `size` x `size` pixels, after one warm-up render."""
-    intrinsics = scale_intrinsics(scene.intrinsics[:1], size / scene.width, size / scene.height)
-    camera = Scene(
-        scene_id=scene.scene_id, images=torch.zeros(1, size, size, 3, dtype=torch.uint8),
-        cam2world=scene.cam2world[:1], intrinsics=intrinsics, view_names=["render"],
-    )
-    seconds, _ = median_seconds(lambda: model.render_images(0, camera, torch.tensor([0])), repeats)
-    return seconds * 1e3
 
 
 def format_table(result: dict) -> str:

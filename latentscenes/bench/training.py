@@ -21,10 +21,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
-from latentscenes.bench.common import median_seconds, random_cameras
+from latentscenes.bench.common import random_cameras
 from latentscenes.data import Scene
 from latentscenes.data.batches import ViewSampler
 from latentscenes.engine.optim import PhaseOptimizer
+from latentscenes.evaluation.timing import median_seconds
 from latentscenes.models.latent import LatentScenes
 from latentscenes.models.phases import PhaseConfig
 from latentscenes.recipes.catalog import named_recipe
