@@ -28,6 +28,10 @@ def test_report_is_one_page_with_everything_embedded(report):
                     "Turntables", "Configs"):
         assert f"<h2>{heading}</h2>" in page
     assert "latent vs rgb" in page and "win on quality" in page and "s of training per scene" in page
+    # the reconstruction PSNR of each latent run names its autoencoder: stage 2's decoder is fine-tuned
+    assert "autoencoder reconstruction PSNR" in page
+    assert "latent: stage 1's encoder and stage 1's decoder fine-tuned by this run (Decode-Scene)" in page
+    assert "stage1: the stage-1 autoencoder, on the stage-1 scenes" in page
     grid = page[page.index("<h2>Held-out views</h2>"):page.index("<h2>Turntables</h2>")]
     columns = ("ground truth", "RGB Tri-Planes: rgb", "latent Tri-Planes (stage 2): latent", "autoencoder reconstruction: latent")
     positions = [grid.index(f"<th>{column}</th>") for column in columns]

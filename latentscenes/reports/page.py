@@ -182,6 +182,25 @@ def _comparison(latent: RunSummary, rgb: RunSummary, stage1: list[RunSummary]) -
     return f"<div class='verdict'><h3>{html.escape(latent.name)} vs {html.escape(rgb.name)}</h3>{''.join(lines)}</div>"
 
 
+def _autoencoders(runs: list[RunSummary]) -> str:
+    """Which autoencoder each latent run's reconstruction PSNR is of, as '; NAME: WHICH' parts."""
+    return "".join(f"; {html.escape(run.name)}: {_autoencoder_of(run)}" for run in runs if run.kind in ("train", "fit-latent"))
+
+
+def _autoencoder_of(run: RunSummary) -> str:
+    """A stage-1 run's autoencoder, or a stage-2 run's: stage 1's encoder with the decoder the run
+    started from (stage 1's, or the one `autoencoder=` gave), fine-tuned when a phase trained it."""
+    if run.kind == "train":
+        return "the stage-1 autoencoder, on the stage-1 scenes"
+    from latentscenes.config import load_config
+    from latentscenes.recipes.stage2 import FitLatentConfig, trains_decoder
+
+    config = load_config(FitLatentConfig, run.run.config_path)
+    decoder = f"the decoder of {html.escape(config.autoencoder)}" if config.autoencoder else "stage 1's decoder"
+    tuned = " fine-tuned by this run (Decode-Scene)" if trains_decoder(config) else ", unchanged"
+    return f"stage 1's encoder and {decoder}{tuned}, on this run's new scenes"
+
+
 def _tables(runs: list[RunSummary]) -> str:
     rows = []
     for run in runs:
@@ -190,9 +209,10 @@ def _tables(runs: list[RunSummary]) -> str:
         rows.append(f"<tr><td>{html.escape(run.label)}</td><td>{run.num_scenes}</td>{cells}<td>{source}</td></tr>")
     evaluation = (
         "<h2>Evaluation (held-out test views)</h2><table><tr><th>run</th><th>scenes</th><th>PSNR (dB)</th><th>SSIM</th>"
-        "<th>latent PSNR</th><th>autoencoder PSNR</th><th>from</th></tr>" + "".join(rows) + "</table>"
+        "<th>latent PSNR</th><th>autoencoder reconstruction PSNR</th><th>from</th></tr>" + "".join(rows) + "</table>"
         "<p class='note'>PSNR of images in [-1, 1]; latent PSNR compares rendered with encoded latents; autoencoder "
-        "PSNR is the autoencoder's own reconstruction, the ceiling of a latent run's decoded views.</p>"
+        "reconstruction PSNR: the run's own autoencoder encoding and decoding the run's own test views, no scene in "
+        "between (the ceiling of its decoded views)" + _autoencoders(runs) + ".</p>"
     )
     cost_rows = "".join(
         f"<tr><td>{html.escape(r.label)}</td><td>{r.curve[-1]['step'] if r.curve else 0}</td>"

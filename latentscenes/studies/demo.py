@@ -266,7 +266,8 @@ def format_summary(summary: dict) -> str:
         f"autoencoder {summary['autoencoder']['source']})",
         format_comparison(summary["comparison"]),
         _threads_line(summary["threads"]),
-        f"the stage-1 autoencoder reconstructs the new scenes' test views at "
-        f"{stage1['autoencoder_on_new_cars']['psnr']:.2f} dB (encoded and decoded, no scene in between)",
+        f"stage 1's autoencoder (before stage 2's Decode-Scene fine-tunes the decoder) encodes and decodes the new "
+        f"scenes' test views at {stage1['autoencoder_on_new_cars']['psnr']:.2f} dB, no scene in between (the report's "
+        f"autoencoder reconstruction PSNR of the latent run measures its own decoder, after Decode-Scene)",
     ]
     return "\n".join(lines)
