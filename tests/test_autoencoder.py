@@ -44,7 +44,7 @@ def test_presets_give_the_latent_shape(preset, downsample, size):
 def test_preset_sizes_match_the_known_architectures():
     count = lambda cfg: sum(p.numel() for p in build_autoencoder(cfg).parameters())  # noqa: E731
     assert count(AutoencoderConfig(preset="sd")) == 83_653_863  # stabilityai/sd-vae-ft-mse
-    assert count(AutoencoderConfig(preset="medium")) == 3_884_295  # the CPU prototype of issue 5
+    assert count(AutoencoderConfig(preset="medium")) == 3_884_295  # 32-64-128-128 channels
     assert count(AutoencoderConfig(preset="small")) == 2_725_623
     assert preset_kwargs("small", 4)["block_out_channels"] == (16, 32, 64)
 

@@ -39,8 +39,8 @@ def effective(settings: dict) -> dict:
     return {key: value for key, value in settings.items() if not key.startswith(idle) or key.endswith(".steps")}
 
 
-# Which views train is the data's choice: the latent recipes no longer hold out the 5 validation
-# views per scene their settings were chosen on (the demo's runs set it themselves).
+# Which views train is the data's choice, not a recipe's (the demo's runs set it themselves), so
+# the validation views a record's settings were chosen on are not compared.
 DATA_CHOICES = ("data.num_val_views",)
 
 

@@ -41,9 +41,8 @@ class FitRGBConfig:
     planes: TriPlaneConfig = option(TriPlaneConfig(micro_macro=False), "Tri-Plane sizes")
     mlp: DecoderConfig = option(DecoderConfig(), "the shared MLP")
     render: RenderConfig = option(RenderConfig(), "volume rendering")
-    # Planes at 2e-1, chosen on validation views: with per-row Adam step counts (RowAdam) a
-    # scene's rows no longer get the oversized first updates that made 1e-2 look enough
-    # (docs/benchmarks.md, "The demo": 1e-2 20.66 dB, 3e-2 21.88, 1e-1 22.48, 2e-1 22.66, 4e-1 22.68).
+    # Planes at 2e-1, the best of the learning rates tried on validation views (docs/log/benchmarks.md,
+    # "The demo"); RowAdam's per-row step counts keep a scene's first updates small at that rate.
     fit: PhaseConfig = option(
         PhaseConfig(
             steps=600,
