@@ -477,28 +477,19 @@ def test_out_folder_is_never_silently_overwritten(tmp_path):
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [p.scene_id for p in replaced.scenes]
 
 
-def test_cli_builds_and_reports(tmp_path, capsys):
-    from latentscenes.builders.cli import main
+def test_data_build_builds_and_reports(tmp_path, capsys):
+    from latentscenes.cli.main import main
 
-    code = main(["pybullet-objects", "--out", str(tmp_path / "d"), "--scenes", "2", "--views", "2",
-                 "--size", "32", "--workers", "1", "--no-progress"])
-    assert code == 0
+    build = ["data", "build", "pybullet-objects", "--scenes", "2", "--views", "2", "--size", "32", "--no-progress"]
+    assert main([*build, "--out", str(tmp_path / "d"), "--workers", "1"]) == 0
     assert "wrote 2 scenes" in capsys.readouterr().out
     meta = json.loads((tmp_path / "d" / "meta.json").read_text())
     assert meta["settings"]["num_test_views"] == 1  # default 10, at most half the views
-    assert main(["torcs", "--torcs-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e")]) == 2
-
-
-def test_data_build_subcommand_delegates_to_the_builders(tmp_path):
-    import argparse
-
-    cli_data = pytest.importorskip("latentscenes.cli.data")
-    parser = argparse.ArgumentParser()
-    cli_data.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["data", "build", "pybullet-objects", "--out", str(tmp_path / "f"), "--scenes", "1",
-                              "--views", "2", "--size", "32", "--workers", "1", "--no-progress"])
-    assert cli_data.run(args) == 0
-    assert (tmp_path / "f" / "meta.json").is_file()
+    assert main(["data", "build", "torcs", "--torcs-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e")]) == 2
+    assert main([*build, "--out", str(tmp_path / "f"), "--torcs-root", str(tmp_path)]) == 2
+    assert "--torcs-root only applies to the torcs source" in capsys.readouterr().err
+    assert main([*build, "--out", str(tmp_path / "f"), "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
 
 
 def test_fetch_extracts_cars_and_drivers_from_a_cached_deb(tmp_path):

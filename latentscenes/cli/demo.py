@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from latentscenes.builders.build import SOURCES
-from latentscenes.builders.cli import check_source_roots
+from latentscenes.cli.data import check_source_roots
 from latentscenes.studies.demo import DEFAULT_RECIPE, RECIPES, DemoSettings, format_summary, run_demo
 
 
