@@ -15,7 +15,7 @@ from latentscenes.data import load_scenes
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.logger import read_metrics
 from latentscenes.engine.runs import create_run, open_run
-from latentscenes.evaluation.renders import save_comparisons
+from latentscenes.evaluation.renders import comparison_grids, write_comparisons
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2
 from latentscenes.rendering.renderer import render_views
@@ -144,7 +144,7 @@ def test_saved_runs_reload_to_identical_renders(runs, tmp_path):
     pick other convolution kernels in another process, so a rare pixel may round differently."""
     for name in ("stage1", "stage2"):
         model, collection = load_trained(open_run(runs / name))
-        written = save_comparisons(tmp_path / name, model.render_images, collection, max_scenes=8)
+        written = write_comparisons(tmp_path / name, comparison_grids(model.render_images, list(enumerate(collection.scenes))))
         assert len(written) == len(collection)
         for path in written:
             now = np.asarray(Image.open(path), dtype=np.int16)

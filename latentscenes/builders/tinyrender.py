@@ -56,12 +56,6 @@ def view_matrix(cam2world: np.ndarray) -> list[float]:
     return view.T.reshape(16).tolist()
 
 
-def cam2world_from_view_matrix(view: list[float] | np.ndarray) -> np.ndarray:
-    """OpenCV cam2world (4, 4) from pybullet's column-major view list."""
-    matrix = np.asarray(view, dtype=np.float64).reshape(4, 4).T
-    return np.linalg.inv(matrix) @ OPENGL_FROM_OPENCV
-
-
 def projection_matrix(fov_deg: float, size: int, near: float = NEAR, far: float = FAR) -> list[float]:
     """pybullet's column-major OpenGL projection for a square image, corrected to sample pixel centres.
 

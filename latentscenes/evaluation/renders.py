@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from latentscenes.data import Scene, SceneCollection
+from latentscenes.data import Scene
 from latentscenes.io import atomic_path
 
 RenderImages = Callable[[int, Scene, torch.Tensor], torch.Tensor]
@@ -57,14 +57,6 @@ def comparison_grid(prediction: torch.Tensor, target: torch.Tensor) -> np.ndarra
 def save_png(path: Path, image: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
-
-
-def save_comparisons(
-    folder: Path, render: RenderImages, collection: SceneCollection, max_scenes: int, max_views: int = 4
-) -> list[Path]:
-    """One PNG per scene: its first `max_views` held-out views rendered (top) and true (bottom)."""
-    grids = comparison_grids(render, list(enumerate(collection.scenes))[:max_scenes], max_views)
-    return write_comparisons(folder, grids)
 
 
 def comparison_grids(

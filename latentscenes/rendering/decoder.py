@@ -54,15 +54,6 @@ class TriPlaneDecoder(nn.Module):
         self.weight2 = nn.Parameter(torch.randn(1 + out_channels, config.hidden) * std2)
         self.bias2 = nn.Parameter(torch.zeros(1 + out_channels))
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Re-draw the weights (stage 2 re-initialises the MLP) and zero the biases."""
-        with torch.no_grad():
-            for weight in (self.weight1, self.weight2):
-                std = 1.0 if self.config.equalized_lr else 1.0 / math.sqrt(weight.shape[1])
-                weight.copy_(torch.randn(weight.shape, generator=generator) * std)
-            self.bias1.zero_()
-            self.bias2.zero_()
-
     def effective_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(W1, b1, W2, b2) as used in forward (gains applied): W1 (hidden, C[+3]), W2 (1+C_out, hidden)."""
         return self.weight1 * self.gain1, self.bias1, self.weight2 * self.gain2, self.bias2
