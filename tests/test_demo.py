@@ -59,6 +59,7 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     for name, steps in (("latent", 32), ("rgb", 4)):
         curve = json.loads((out / "runs" / name / "curve.json").read_text())["points"]
         assert methods[name]["steps"] == curve[-1]["step"] == steps
+        assert methods[name]["render_ms_128"] > 0  # one 128 px view of the run's first scene
         assert methods[name]["curve_end"] == curve[-1]["test_psnr"] and curve[-1]["test_psnr"] > curve[0]["test_psnr"]
         evaluation = json.loads((out / "runs" / name / "eval.json").read_text())  # written in the run's own process
         assert methods[name]["held_out"]["psnr"] == evaluation["mean"]["test"]["psnr"]
@@ -73,6 +74,7 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     assert summary["stage1"]["autoencoder_on_new_cars"]["psnr"] > 15  # the shipped autoencoder, unchanged
     assert "latent Tri-Planes" in printed and "RGB, cold start" in printed and "latent vs RGB, cold start" in printed
     assert f"cold RGB's curve end - 1 dB" in printed and "stage 1: " in printed
+    assert f"latent render + decode {methods['latent']['render_ms_128']:.0f} ms" in printed
     threads = torch.get_num_threads()  # the demo ran in this process, with its threads
     side_by_side = threads >= 2  # then the RGB baseline trained beside stages 1 and 2, each with half
     assert summary["threads"] == {"side_by_side": side_by_side, "rgb": threads // 2 if side_by_side else threads,

@@ -47,9 +47,10 @@ from latentscenes.engine.fresh_process import FreshTraining, side_by_side_thread
 from latentscenes.engine.runs import RunDir, open_run
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.evaluate import evaluate_autoencoder
+from latentscenes.evaluation.timing import render_milliseconds
 from latentscenes.io import atomic_write_json
 from latentscenes.recipes.catalog import RECIPES as CATALOG
-from latentscenes.recipes.restore import current_evaluation, evaluate_run
+from latentscenes.recipes.restore import current_evaluation, evaluate_run, load_trained
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
 from latentscenes.recipes.stage1 import TrainConfig, autoencoder_folder, one_time_seconds, train_stage1
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_folder, stage1_reference
@@ -178,6 +179,8 @@ def run_demo(settings: DemoSettings) -> dict:
     stage1_config = load_config(TrainConfig, stage1.config_path)
     new_cars = load_scenes_from_config(load_config(FitLatentConfig, latent.config_path).data)
     comparison = compare_runs(CompareSettings(latent=latent.root, rgb=rgb.root))
+    for name, run in (("latent", latent), ("rgb", rgb)):
+        comparison["methods"][name]["render_ms_128"] = _render_ms_128(run)
     summary = {
         "data": {"root": str(data), "stage1_scenes": train_group["scenes"], "holdout_scenes": holdout["scenes"],
                  "new_start": new_start, "new_scenes": settings.new_scenes,
@@ -224,6 +227,19 @@ def _new_scenes_start(holdout: dict, settings: DemoSettings) -> int:
     return holdout["start"] + settings.first_new
 
 
+def _render_ms_128(run: RunDir) -> float:
+    """Milliseconds to render one 128 px view of the run's first scene (and decode it, for
+    latent scenes), the median of 3 after a warm-up, with the demo's torch threads."""
+    model, collection = load_trained(run)
+    return render_milliseconds(model.eval(), collection.scenes[0], size=128, repeats=3)
+
+
+def _render_line(methods: dict) -> str:
+    latent, rgb = methods["latent"]["render_ms_128"], methods["rgb"]["render_ms_128"]
+    return (f"one 128 px view of a learned scene: latent render + decode {latent:.0f} ms, RGB render {rgb:.0f} ms "
+            f"(latent {rgb / latent:.2f}x as fast; {torch.get_num_threads()} torch threads, median of 3)")
+
+
 def _threads_line(threads: dict) -> str:
     if threads["side_by_side"]:
         return (f"the RGB baseline trained beside stages 1 and 2: {threads['rgb']} and "
@@ -265,6 +281,7 @@ def format_summary(summary: dict) -> str:
         f"stage 1: {stage1['source']}, {stage1['why']} ({stage1['train_seconds']:.0f} s of training; "
         f"autoencoder {summary['autoencoder']['source']})",
         format_comparison(summary["comparison"]),
+        _render_line(summary["comparison"]["methods"]),
         _threads_line(summary["threads"]),
         f"stage 1's autoencoder (before stage 2's Decode-Scene fine-tunes the decoder) encodes and decodes the new "
         f"scenes' test views at {stage1['autoencoder_on_new_cars']['psnr']:.2f} dB, no scene in between (the report's "
