@@ -4,6 +4,7 @@ sparse gradients, growing, freezing, stage-2 banks and state round trips."""
 import pytest
 import torch
 
+from latentscenes.engine.footprint import scene_footprint
 from latentscenes.errors import ConfigError
 from latentscenes.scenes import SceneBank
 from latentscenes.scenes.config import TriPlaneConfig
@@ -18,12 +19,12 @@ def test_reference_shapes_and_sizes():
     assert bank.bases.shape == (50, 3, 22, 64, 64)
     assert bank.weights.shape == (2, 50) and bank.bias.shape == (2,)
     assert bank(torch.tensor([1])).shape == (1, 3, 32, 64, 64)
-    # Per scene 122,880 micro values + 50 weights + 1 bias; 13.5M shared base values.
-    assert bank.per_scene_values() == 122_880 + 51
-    assert bank.shared_values() == 13_516_800
+    # Per scene 122,880 micro values + 50 weights + 1 bias; 13.5M shared base values (float32).
+    assert scene_footprint(bank).parameter_bytes_per_scene == 4 * (122_880 + 51)
+    assert scene_footprint(bank).shared_bytes == 4 * 13_516_800
     plain = SceneBank(2, TriPlaneConfig(micro_macro=False))
-    assert plain.planes.shape == (2, 3, 32, 64, 64) and plain.per_scene_values() == 393_216
-    assert plain.shared_values() == 0
+    assert plain.planes.shape == (2, 3, 32, 64, 64) and scene_footprint(plain).parameter_bytes_per_scene == 4 * 393_216
+    assert scene_footprint(plain).shared_bytes == 0
     assert plain.parameter_groups() == {"planes": [plain.planes], "weights": [], "bases": []}
     assert bank.parameter_groups() == {"planes": [bank.micro], "weights": [bank.weights, bank.bias], "bases": [bank.bases]}
 
@@ -118,7 +119,7 @@ def test_ultralight_scenes_are_base_weights_and_a_bias(sparse):
     config = TriPlaneConfig(channels=4, resolution=3, micro_channels=0, num_bases=5, sparse_grad=sparse)
     bank = SceneBank(6, config, torch.Generator().manual_seed(0)).double()
     assert config.ultralight and bank.per_scene_names() == ("weights", "bias")
-    assert bank.plane_parameters() == [] and bank.per_scene_values() == 5 + 1
+    assert bank.plane_parameters() == [] and scene_footprint(bank).parameter_bytes_per_scene == 8 * (5 + 1)  # float64
     with torch.no_grad():
         bank.bias.normal_()
     index = torch.tensor([4, 1])
@@ -141,6 +142,6 @@ def test_ultralight_scenes_are_base_weights_and_a_bias(sparse):
 
 def test_ultralight_scene_of_the_reference_size_is_51_values():
     bank = SceneBank(3, TriPlaneConfig(micro_channels=0))
-    assert bank.per_scene_values() == 50 + 1
+    assert scene_footprint(bank).parameter_bytes_per_scene == 4 * (50 + 1)
     assert bank.bases.shape == (50, 3, 32, 64, 64)
     assert bank(torch.tensor([2, 0])).shape == (2, 3, 32, 64, 64) and bank.micro.numel() == 0

@@ -29,7 +29,7 @@ def test_a_scene_stores_its_micro_planes_at_the_smaller_side():
     half = SceneBank(5, TriPlaneConfig(**SMALL, micro_resolution=4))
     assert half.micro.shape == (5, 3, 2, 4, 4) and half.bases.shape == full.bases.shape
     assert half(torch.tensor([4, 1])).shape == full(torch.tensor([4, 1])).shape == (2, 3, 6, 8, 8)
-    assert half.per_scene_values() == 3 * 2 * 16 + 3 + 1  # micro values + weights + bias
+    assert scene_footprint(half).parameter_bytes_per_scene == 4 * (3 * 2 * 16 + 3 + 1)  # micro + weights + bias
     micro_bytes = 3 * 2 * (64 - 16) * 4  # float32 values saved per scene
     assert scene_footprint(full).parameter_bytes_per_scene - scene_footprint(half).parameter_bytes_per_scene == micro_bytes
     assert TriPlaneConfig(**SMALL, micro_resolution=8).micro_side == TriPlaneConfig(**SMALL).micro_side == 8

@@ -156,14 +156,6 @@ class SceneBank(nn.Module):
             return []
         return [getattr(self, name) for name in self.per_scene_names()]
 
-    def per_scene_values(self) -> int:
-        """Trainable values per scene (micro planes + weights + bias, or whole planes)."""
-        return sum(getattr(self, name)[0].numel() for name in self.per_scene_names())
-
-    def shared_values(self) -> int:
-        """Values shared by all scenes (the bases; 0 in plain mode)."""
-        return self.bases.numel() if self.config.micro_macro else 0
-
     # ---- forward -----------------------------------------------------------------------
     def forward(self, scene_indices: Tensor) -> Tensor:
         """Planes of the selected scenes. scene_indices: (B,) long -> (B, 3, C, R, R)."""
