@@ -58,3 +58,16 @@ def test_factor_gives_the_blended_metric_at_the_plain_losses_scale():
     assert torch.allclose((errors @ plain).square().mean(), errors.square().mean(), rtol=1e-5)
     with pytest.raises(ValueError, match="floor"):
         metric_factor(metric, floor=1.5)
+
+
+def test_metric_is_the_same_whatever_the_memory_layout_of_the_latents():
+    """A resumed run reads its cached latents in another layout than the run that computed them
+    (channels last in memory, contiguous from disk): the metric, and so the run, must not change."""
+    from latentscenes.autoencoder import AutoencoderConfig, build_autoencoder
+
+    decoder = build_autoencoder(AutoencoderConfig(vae="", preset="tiny", downsample=4)).decode
+    latents = torch.randn(4, 8, 8, 4, generator=torch.Generator().manual_seed(0)).permute(0, 3, 1, 2)  # channels last
+    assert not latents.is_contiguous()
+    metrics = [decoder_metric(decoder, values, generator=torch.Generator().manual_seed(1))
+               for values in (latents, latents.contiguous())]
+    assert torch.equal(metrics[0], metrics[1])

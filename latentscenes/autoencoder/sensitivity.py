@@ -37,6 +37,10 @@ def decoder_metric(
     """M (c, c), symmetric positive semi-definite: the decoder's squared response per latent
     pixel, averaged over the pixels of `latents` (B, c, h, w) and `probes` sign fields.
     `decode` maps (B, c, h, w) latents to (B, 3, H, W) images."""
+    # One memory layout: a convolution's last bits depend on its input's layout, the finite
+    # differences below magnify them, and a resumed run reads its cached latents in another
+    # layout than the run that computed them.
+    latents = latents.contiguous()
     b, c, h, w = latents.shape
     metric = torch.zeros(c, c, dtype=torch.float64)
     for _ in range(probes):
