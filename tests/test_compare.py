@@ -183,10 +183,11 @@ def test_step_costs_price_each_phase_of_the_steps_to_the_target(runs, capsys):
     assert result["latent_vs"]["rgb"]["speedup"] == pytest.approx(7.6 / 1.9)  # by the runs' own seconds, as before
     out = capsys.readouterr().out
     assert "by step costs" in out
-    # rays per scene to the target: 3 Encode-Scene steps of 2 views x 64 rays, then 1.6 Decode-Scene
-    # steps of 1 whole 8 x 8 latent view (32 px images, a 4x autoencoder); RGB 1.9 steps of 4 x 256
+    # rays per scene to the target, with the recommended recipe's batches: 3 Encode-Scene steps of 8
+    # views x 64 rays, then 1.6 Decode-Scene steps of 4 views, each a 32 px window that is the whole
+    # 8 x 8 latent view (32 px images, a 4x autoencoder); RGB 1.9 steps of 4 x 256
     latent, rgb = result["methods"]["latent"]["rays_to_target"], result["methods"]["rgb"]["rays_to_target"]
-    assert latent["rays_per_scene"] == pytest.approx(3 * 2 * 64 + 1.6 * 64)
+    assert latent["rays_per_scene"] == pytest.approx(3 * 8 * 64 + 1.6 * 4 * 64)
     assert rgb["rays_per_scene"] == pytest.approx(1.9 * 4 * 256)
     assert rgb["training_pixels_per_scene"] == 16 * latent["training_pixels_per_scene"]  # the same views, f = 4
     assert rgb["passes"] == pytest.approx(rgb["rays_per_scene"] / rgb["training_pixels_per_scene"])

@@ -9,10 +9,10 @@ import torch
 from tiny_runs import TINY_STAGE1, TINY_STAGE2
 
 from latentscenes.cli.main import main
-from latentscenes.config import load_config
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.runs import create_run
-from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_reference
+from latentscenes.recipes.catalog import RECOMMENDED, named_recipe
+from latentscenes.recipes.stage2 import fit_stage2, stage1_reference
 
 
 def _eval(run):
@@ -27,7 +27,7 @@ def test_stage2_runs_move_and_copy_with_their_stage1_run(objects_32px, tmp_path,
     assert main([*fit, "--run", str(first / "stage2"), *TINY_STAGE2]) == 0
     metrics = _eval(first / "stage2")
     # a second stage-2 run with the same config, interrupted after 3 of its 8 steps
-    config = load_config(FitLatentConfig, None, [f"data.root={data}", "stage1=../stage1", *TINY_STAGE2])
+    config = named_recipe(RECOMMENDED["latent"]).config([f"data.root={data}", "stage1=../stage1", *TINY_STAGE2])
     fit_stage2(config, create_run(first / "unfinished", config, "fit-latent"), stop_after=3)
     assert stage1_reference(first / "stage1", first / "stage2") == "../stage1"
     for name in ("stage2", "unfinished"):  # what links the runs does not name where they were

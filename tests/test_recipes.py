@@ -82,6 +82,16 @@ def test_every_stage_has_a_recommended_recipe_and_every_latent_recipe_a_stage1_r
     assert set(DEMO_RECIPES) == {"latent-1x", "latent-1x-short", "latent-2x"}
 
 
+@pytest.mark.parametrize("latent", [name for name, recipe in RECIPES.items() if recipe.stage == "latent"])
+def test_a_latent_recipe_and_its_rgb_baseline_draw_their_curves_on_the_same_views(latent):
+    """`compare` refuses runs whose curves were measured on other views: the recipes of one
+    comparison must agree on them."""
+    rgb = "paper-rgb" if latent.startswith("paper-") else RECOMMENDED["rgb"]
+    views = [(config.data.num_test_views, config.data.num_val_views, config.data.above, config.eval.scenes,
+              config.eval.views, config.eval.first) for config in (RECIPES[latent].config(), RECIPES[rgb].config())]
+    assert views[0] == views[1]
+
+
 def test_the_joint_benchmark_times_the_papers_joint_phase():
     """`bench joint` reads the reference's phase B from its stage-1 recipe, where the paper
     trains every module, not from the package defaults (whose encoder stays fixed)."""
