@@ -106,14 +106,19 @@ _LATENT_1X = {
     "logging": {"checkpoint_every": 100},
 }
 
+def _stage1_recipe(name: str, autoencoder: str, space: str, latents: str, headline: str, shipped: str) -> Recipe:
+    """The stage-1 recipe in the latent space of the shipped `autoencoder`."""
+    return Recipe(
+        name, "train", f"stage 1 in {space} of {autoencoder} ({latents} latents for 128 px images)",
+        headline, f"{RESULTS}#quality", merged(_STAGE1, {"autoencoder": {"vae": autoencoder}}), shipped=shipped,
+    )
+
+
 _RECIPES = [
-    Recipe(
-        "stage1-1x", "train",
-        "stage 1 in the full-resolution latent space of builtin:torcs-cars-1x (128 x 128 x 16 latents "
-        "for 128 px images): the recommended stage 1",
-        "910 s on 59 cars (one thread); new cars in it reach RGB's quality", f"{RESULTS}#quality",
-        merged(_STAGE1, {"autoencoder": {"vae": "builtin:torcs-cars-1x"}}),
-        shipped="builtin:torcs-cars-1x-stage1",
+    _stage1_recipe(
+        "stage1-1x", "builtin:torcs-cars-1x", "the full-resolution latent space", "128 x 128 x 16",
+        "910 s on 59 cars (one thread); new cars in it reach RGB's quality (the recommended stage 1)",
+        "builtin:torcs-cars-1x-stage1",
     ),
     Recipe(
         "latent-1x", "latent",
@@ -127,12 +132,9 @@ _RECIPES = [
         "cars 66-67: 25.04 dB against RGB's 24.73, 0.72x RGB's speed", f"{RESULTS}#the-demo",
         merged(_LATENT_1X, {"encode": {"steps": 1000}, "decode": {"views_per_scene": 2}}), stage1="stage1-1x",
     ),
-    Recipe(
-        "stage1-2x", "train",
-        "stage 1 in the 2x latent space of builtin:torcs-cars-2x-3d (64 x 64 x 8 latents)",
-        "cheaper renders, about 1 dB under RGB on cars with detailed liveries", f"{RESULTS}#quality",
-        merged(_STAGE1, {"autoencoder": {"vae": "builtin:torcs-cars-2x-3d"}}),
-        shipped="builtin:torcs-cars-2x-stage1",
+    _stage1_recipe(
+        "stage1-2x", "builtin:torcs-cars-2x-3d", "the 2x latent space", "64 x 64 x 8",
+        "new cars in it end about 1 dB under RGB on cars with detailed liveries", "builtin:torcs-cars-2x-stage1",
     ),
     Recipe(
         "latent-2x", "latent",
