@@ -58,7 +58,7 @@ class _MixBases(torch.autograd.Function):
 
     Autograd's own backward computes the bases' gradient as weights.T @ grad (a K = B
     matrix product into a fresh (M, D) tensor); accumulating the same product into a zeroed
-    tensor is faster on CPUs (docs/benchmarks.md), and the product dominates a latent
+    tensor is faster on CPUs (docs/log/benchmarks.md), and the product dominates a latent
     step's shared-plane cost."""
 
     @staticmethod

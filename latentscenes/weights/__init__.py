@@ -1,11 +1,12 @@
 """Weights shipped with the package, each in a folder with `provenance.json`: the command
 that trained them, on which scenes (source meshes), and their measured quality.
-`docs/benchmarks.md` records the full reproduction. Two kinds:
+`docs/log/benchmarks.md` records the full reproduction. Three kinds:
 - autoencoders, chosen with `autoencoder.vae=builtin:<name>`: what `save_autoencoder`
   writes (diffusers `config.json` + safetensors and the latent normaliser);
 - stage-1 runs, chosen with `fit --space latent --from builtin:<name>`: a compact stage-1
-  run folder (`recipes.compact_stage1`: its config, autoencoder, base planes, MLP and mean
-  scene), recognised by its `run.json`.
+  run folder (`recipes.compact_stage1`: its config, base planes, MLP and mean scene, and its
+  autoencoder or, when that is a shipped one unchanged, `autoencoder.json` naming it),
+  recognised by its `run.json`;
 - learned starts, chosen with `fit --space latent scene_init=learned start=builtin:<name>`:
   what `latentscenes start train` writes (`models.learned_start`: `start.json` and
   `start.safetensors`), recognised by its `start.json`.
