@@ -16,6 +16,7 @@ from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.logger import read_metrics
 from latentscenes.engine.runs import create_run, open_run
 from latentscenes.evaluation.renders import comparison_grids, write_comparisons
+from latentscenes.recipes.catalog import RECOMMENDED, named_recipe
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2
 from latentscenes.rendering.renderer import render_views
@@ -176,7 +177,7 @@ def test_latent_space_is_more_3d_consistent_after_stage1(runs, objects_32px):
 
 def test_resume_after_interruption_matches_uninterrupted_run(runs, objects_32px):
     overrides = [f"data.root={objects_32px}", f"stage1={runs / 'stage1'}", *STAGE2]
-    config = load_config(FitLatentConfig, overrides=overrides)
+    config = named_recipe(RECOMMENDED["latent"]).config(overrides)  # as the CLI built the uninterrupted run
     interrupted = create_run(runs / "interrupted", config, kind="fit-latent")
     fit_stage2(config, interrupted, stop_after=150)  # last checkpoint at step 140, in the decode phase
     assert load_checkpoint(interrupted.checkpoints)[1]["global_step"] == 140
@@ -190,13 +191,14 @@ def test_resume_after_interruption_matches_uninterrupted_run(runs, objects_32px)
 
 def test_encode_scene_on_random_rays_is_the_whole_render_at_those_latent_pixels(runs):
     """ES on `rays_per_view` random pixels: the latent pixels under them, rendered alone, give
-    the same residuals as the whole latent render (deterministic sampling)."""
+    the same residuals as the whole latent render (deterministic sampling, rays through the
+    latent pixels' centres)."""
     from dataclasses import replace
 
     from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage2"))
-    model.render_config = replace(model.render_config, deterministic=True)
+    model.render_config = replace(model.render_config, deterministic=True, subpixel_rays=False)
     batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3, rays_per_view=50)
     images = batch.images.flatten(0, 1)
     with torch.no_grad():
@@ -223,7 +225,7 @@ def test_encode_scene_weighted_by_the_decoder_is_the_metric_norm_of_the_latent_e
 
     model, collection = load_trained(open_run(runs / "stage2"))
     model.cache = type(model.cache)(tmp_path / "cache")
-    model.render_config = replace(model.render_config, deterministic=True)
+    model.render_config = replace(model.render_config, deterministic=True, subpixel_rays=False)
     weighted = PhaseConfig(steps=1, loss=LossWeights(es=1.0), lr=LearningRates(planes=1.0), es_weights="decoder", es_floor=0.2)
     prepared = model.start_phase(Phase("encode", weighted))
     plain = model.start_phase(Phase("encode", replace(weighted, es_floor=1.0)))
@@ -289,7 +291,7 @@ def test_crops_render_and_decode_only_a_window_of_each_view(runs):
     from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage2"))
-    model.render_config = replace(model.render_config, deterministic=True)
+    model.render_config = replace(model.render_config, deterministic=True, subpixel_rays=False)
     batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 1, 3, crop=16)
     c, h, w = model.autoencoder.latent_shape(batch.height, batch.width)
     f, k = batch.height // h, 16 // (batch.height // h)
@@ -393,7 +395,7 @@ def test_encode_scene_and_the_autoencoder_term_share_one_encoder_pass(runs):
     from latentscenes.data.batches import ViewSampler
 
     model, collection = load_trained(open_run(runs / "stage1"))
-    model.render_config = replace(model.render_config, deterministic=True)
+    model.render_config = replace(model.render_config, deterministic=True, subpixel_rays=False)
     batch = ViewSampler(collection.scenes).sample(torch.Generator().manual_seed(0), 2, 2)
     calls = []  # encoder passes over the batch's images (not the blank image of the background latent)
     model.autoencoder.vae.encoder.register_forward_hook(
@@ -445,7 +447,7 @@ def test_cached_latents_of_training_views_give_the_same_encode_scene_loss(runs, 
 
     model, collection = load_trained(open_run(runs / "stage2"))
     model.cache = type(model.cache)(tmp_path / "cache")
-    model.render_config = replace(model.render_config, deterministic=True)
+    model.render_config = replace(model.render_config, deterministic=True, subpixel_rays=False)
     prepared = model.start_phase(Phase("encode", PhaseConfig(steps=1, loss=LossWeights(es=1.0), lr=LearningRates(planes=1.0))))
     scene = collection.scenes[0]
     assert prepared.latents is not None and len(prepared.latents[0]) == len(scene.split("train"))
