@@ -162,3 +162,10 @@ def test_fit_and_train_start_from_the_named_recipe_then_the_config_file_then_ove
     assert both["fit"]["decay_every"] == 250 and both["fit"]["lr"]["planes"] == 0.05
     # a resumed run keeps its config: another --recipe is a change, refused
     assert main(["fit", "--space", "rgb", "--recipe", "paper-rgb", "--run", str(tmp_path / "default"), "--resume"]) == 2
+
+
+def test_every_recipe_links_to_a_section_of_the_results_page():
+    headings = [line[3:].strip() for line in (ROOT / "docs" / "results.md").read_text().splitlines() if line.startswith("## ")]
+    anchors = {heading.lower().replace(" ", "-") for heading in headings}
+    for recipe in RECIPES.values():
+        assert recipe.results.split("#", 1)[1] in anchors, (recipe.name, recipe.results)
