@@ -4,33 +4,36 @@ learning rates; 0 freezes a module) and how batches are drawn. One loop
 (`latentscenes.engine.loop`) runs any list of phases on a model that names its parameters by
 these module groups and computes these loss terms.
 
-Module groups:
-- `planes`: per-scene planes (micro planes with micro-macro, whole planes otherwise)
-- `weights`: per-scene mixing weights and biases of the bases (micro-macro only)
-- `bases`: the shared base planes (micro-macro only)
-- `mlp`: the shared Tri-Plane decoder MLP
-- `encoder`, `decoder`: the autoencoder's halves
-
-Losses (all MSE; `RGBScenes.loss_terms` computes `rgb`, `LatentScenes.loss_terms` the others):
-- `rgb`: rendered RGB rays vs pixels (the RGB Tri-Plane baseline)
-- `es`: Encode-Scene, rendered latent image vs normalised encoded image
-- `ds`: Decode-Scene, decoded rendered latent vs image
-- `ae`: autoencoder reconstruction, D(E(x)) vs x
-- `eq`: latent equivariance, D(T(E(x))) vs T(x) for small random warps T
-  (`latentscenes.autoencoder.equivariance`): decoding resampled latents, as renders are
-- `tv`: total variation of the batch's planes
+The module groups (`MODULE_GROUPS`) and the losses (`LOSSES`, all MSE;
+`RGBScenes.loss_terms` computes `rgb`, `LatentScenes.loss_terms` the others) are listed below
+with what each means; `LearningRates` and `LossWeights` have one field for each.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields, make_dataclass, replace
 from typing import Literal
 
 from latentscenes.config import option
 
-MODULE_GROUPS = ("planes", "weights", "bases", "mlp", "encoder", "decoder")
-LOSSES = ("rgb", "es", "ds", "ae", "eq", "tv")
+MODULE_GROUPS = {
+    "planes": "per-scene planes: micro planes with micro-macro, whole planes otherwise",
+    "weights": "per-scene mixing weights and biases of the bases (micro-macro only)",
+    "bases": "shared base planes (micro-macro only)",
+    "mlp": "shared Tri-Plane decoder MLP",
+    "encoder": "autoencoder encoder",
+    "decoder": "autoencoder decoder",
+}
+LOSSES = {
+    "rgb": "RGB ray loss: rendered RGB rays vs pixels (the RGB Tri-Plane baseline)",
+    "es": "Encode-Scene: rendered latent image vs normalised encoded image",
+    "ds": "Decode-Scene: decoded rendered latent vs image",
+    "ae": "autoencoder reconstruction, D(E(x)) vs x",
+    "eq": "latent equivariance, D(T(E(x))) vs T(x) for small random warps T (decoding resampled latents, "
+    "as renders are; latentscenes.autoencoder.equivariance)",
+    "tv": "total variation of the batch's planes",
+}
 
 
 class _Weights:
@@ -39,24 +42,16 @@ class _Weights:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) > 0}
 
 
-@dataclass
-class LossWeights(_Weights):
-    rgb: float = option(0.0, "RGB ray loss weight", min=0.0)
-    es: float = option(0.0, "Encode-Scene loss weight", min=0.0)
-    ds: float = option(0.0, "Decode-Scene loss weight", min=0.0)
-    ae: float = option(0.0, "autoencoder reconstruction loss weight", min=0.0)
-    eq: float = option(0.0, "latent equivariance loss weight: decode warped latents to the warped image", min=0.0)
-    tv: float = option(0.0, "plane total-variation weight", min=0.0)
+def _weights_class(name: str, doc: str, entries: dict[str, str], suffix: str) -> type:
+    """A config dataclass with one non-negative float field per entry, 0 by default."""
+    specs = [(key, float, option(0.0, f"{meaning}{suffix}", min=0.0)) for key, meaning in entries.items()]
+    return make_dataclass(name, specs, bases=(_Weights,), namespace={"__doc__": doc, "__module__": __name__})
 
 
-@dataclass
-class LearningRates(_Weights):
-    planes: float = option(0.0, "per-scene planes (0 freezes)", min=0.0)
-    weights: float = option(0.0, "per-scene mixing weights and biases of the bases (0 freezes)", min=0.0)
-    bases: float = option(0.0, "shared base planes (0 freezes)", min=0.0)
-    mlp: float = option(0.0, "shared Tri-Plane MLP (0 freezes)", min=0.0)
-    encoder: float = option(0.0, "autoencoder encoder (0 freezes)", min=0.0)
-    decoder: float = option(0.0, "autoencoder decoder (0 freezes)", min=0.0)
+LossWeights = _weights_class("LossWeights", "Weight of each loss term (0: off).", LOSSES, " (weight)")
+LearningRates = _weights_class(
+    "LearningRates", "Adam learning rate of each module group (0 freezes it).", MODULE_GROUPS, " (0 freezes)"
+)
 
 
 @dataclass
