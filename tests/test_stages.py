@@ -20,6 +20,7 @@ from latentscenes.recipes.catalog import RECOMMENDED, named_recipe
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2
 from latentscenes.rendering.renderer import render_views
+from latentscenes.scenes.warm_start import resample_micro
 
 SMALL = [
     "data.num_test_views=4",
@@ -385,6 +386,25 @@ def test_new_scenes_start_as_the_mean_stage1_scene_with_its_mlp(runs, objects_32
     for key, value in models["mean"].mlp.state_dict().items():
         assert torch.equal(value, stage1[f"model.mlp.{key}"]), key  # mlp_init=reuse by default
     assert torch.equal(bank.bases, stage1["model.bank.bases"])
+
+
+def test_coefficient_first_phase_fits_only_the_base_weights_and_lowers_encode_scene(runs, objects_32px, tmp_path):
+    run = tmp_path / "coefficients"
+    only_coefficients = [
+        "coefficients.steps=15", "coefficients.scenes_per_batch=1", "coefficients.rays_per_view=0",
+        "coefficients.lr.weights=0.1", "encode.steps=0", "decode.steps=0",
+    ]
+    assert main(["fit", "--space", "latent", "--from", str(runs / "stage1"), "--data", str(objects_32px),
+                 "--run", str(run), *STAGE2, *only_coefficients]) == 0
+    stage1, _ = load_checkpoint(runs / "stage1" / "checkpoints")
+    fitted, _ = load_checkpoint(run / "checkpoints")
+    micro = fitted["model.bank.micro"]
+    assert torch.equal(micro, resample_micro(stage1["model.bank.micro"].mean(0, keepdim=True), micro.shape[-1]))
+    assert torch.equal(fitted["model.bank.bases"], stage1["model.bank.bases"])
+    assert all(torch.equal(fitted[key], value) for key, value in stage1.items() if key.startswith("model.mlp."))
+    assert not torch.allclose(fitted["model.bank.weights"][0], stage1["model.bank.weights"].mean(0))
+    first, last = _start_and_end(_losses(run, "es", 0, 15), steps=3)
+    assert last < first
 
 
 def test_encode_scene_and_the_autoencoder_term_share_one_encoder_pass(runs):

@@ -9,6 +9,7 @@ base planes start from stage 1 (fine-tuned, or frozen with `bases=freeze`); the 
 from stage 1's (`mlp_init=reuse`; re-initialised with `mlp_init=reinit`, as in the paper).
 Starting close to the stage-1 scenes is what makes new scenes cheap (docs/design.md lists
 these departures from the paper; `configs/fit-latent.yaml` keeps its choices). Recipe:
+0. `coefficients` (off): Encode-Scene on the base weights alone, a coarse fit in stage 1's span.
 1. `encode`: Encode-Scene only on cached latents, autoencoder frozen, decaying lr.
 2. `decode`: Decode-Scene only, the decoder fine-tuned (encoder frozen); the fine-tuned
    decoder is saved with these scenes.
@@ -92,6 +93,14 @@ class FitLatentConfig:
         min=0,
     )
     render: RenderConfig = option(RenderConfig(), "volume rendering of latent images")
+    coefficients: PhaseConfig = option(
+        PhaseConfig(
+            steps=0, scenes_per_batch=4, views_per_scene=8, rays_per_view=64,
+            loss=LossWeights(es=1.0), lr=LearningRates(weights=0.2),
+        ),
+        "phase 0 (off unless given steps), coefficient-first: Encode-Scene on each scene's base weights alone "
+        "(micro planes, bases and MLP frozen): few parameters and large steps before `encode` refines everything",
+    )
     encode: PhaseConfig = option(
         PhaseConfig(
             steps=100, scenes_per_batch=16, views_per_scene=2, rays_per_view=64,
@@ -114,7 +123,7 @@ class FitLatentConfig:
 
 
 def stage2_phases(config: FitLatentConfig):
-    phases = {"encode": config.encode, "decode": config.decode, "novel": config.novel}
+    phases = {"coefficients": config.coefficients, "encode": config.encode, "decode": config.decode, "novel": config.novel}
     if config.bases == "freeze":
         phases = {name: replace(phase, lr=replace(phase.lr, bases=0.0)) for name, phase in phases.items()}
     return recipe(**phases)
