@@ -2,6 +2,7 @@
 files, stage 2 starting from it, and a trained start beating the mean start."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -206,3 +207,22 @@ def test_missing_or_mismatched_starts_are_one_clear_error(tiny_runs, objects_32p
         err = capsys.readouterr().err
         assert err.startswith("error: config key 'start'") and message in err, (name, err)
         assert not (tmp_path / name).exists(), name  # a refused run leaves no folder behind
+
+
+def test_compare_counts_the_prediction_per_scene_and_the_starts_training_once(tiny_runs, objects_32px, trained_start, tmp_path):
+    latent, rgb = tmp_path / "latent", tmp_path / "rgb"
+    shutil.copytree(tiny_runs / "rgb", rgb)
+    assert main(["fit", "--space", "latent", "--from", str(tiny_runs / "stage1"), "--data", str(objects_32px),
+                 "--run", str(latent), "data.start=3", "data.count=1", "encode.steps=2", "decode.steps=0",
+                 f"micro_resolution={SIDE}", "scene_init=learned", f"start={trained_start}", *TINY_RUN]) == 0
+    # cold RGB's curve ends at 20 dB: both reach the target, 19 dB, at 1.9 s of training
+    for run in (latent, rgb):
+        points = [{"step": s, "train_seconds": float(s), "test_psnr": psnr} for s, psnr in ((1, 10.0), (2, 20.0))]
+        (run / "curve.json").write_text(json.dumps({"num_scenes": 1, "points": points}))
+    assert main(["compare", str(latent), "--rgb", str(rgb)]) == 0
+    result = json.loads((latent / "compare.json").read_text())["methods"]["latent"]
+    prediction = json.loads((latent / "learned-start.json").read_text())["seconds"]  # one scene
+    assert result["start_seconds_per_scene"] == pytest.approx(prediction) and prediction > 0
+    assert result["seconds_per_scene_to_target"] == pytest.approx(1.9 + prediction)
+    _, start = load_learned_start(trained_start)
+    assert result["one_time_seconds"]["start"] == pytest.approx(start["train_seconds"]) and start["train_seconds"] > 0

@@ -24,6 +24,7 @@ variant, `decode.steps=0` its "Encode-Scene only").
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, replace
@@ -223,6 +224,17 @@ def start_from_learned(config: FitLatentConfig, model: LatentScenes, stage1_tens
     record_path = run.root / "learned-start.json"
     if current_world().is_main and not record_path.exists():
         atomic_write_json(record_path, {"start": config.start, "seconds": seconds, "scenes": len(model.scenes)})
+
+
+def learned_start_costs(config: FitLatentConfig, run_root: Path) -> dict[str, float]:
+    """What a finished stage-2 run's learned start cost: `prediction_per_scene`, the seconds of
+    predicting its scenes (`RUN/learned-start.json`) per scene, and `training`, the start's
+    own training seconds, a one-time cost; {} for a run without a learned start."""
+    if config.scene_init != "learned":
+        return {}
+    record = json.loads((run_root / "learned-start.json").read_text())
+    _, start = load_learned_start(start_folder(config.start))
+    return {"prediction_per_scene": record["seconds"] / record["scenes"], "training": float(start["train_seconds"])}
 
 
 def stage2_autoencoder(config: FitLatentConfig, stage1_folder: Path) -> LatentAutoencoder:

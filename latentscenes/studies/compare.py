@@ -14,10 +14,11 @@ view per step, the paper's protocol). For each run:
   about what an RGB ray costs, so the speed-up follows their ratio;
 - the training seconds per scene its curve took to reach the cold RGB curve's end - `margin`
   dB (a PSNR near RGB's plateau, not an early point), and the speed-ups of the latent scenes
-  against both RGB runs, also with each method's one-time costs (the autoencoder and stage 1;
-  the warm control's earlier RGB run) amortised over N = 17, 100 and 1000 new scenes. A run
-  whose curve never reached the target gives a lower bound: it needed more than all its
-  training seconds.
+  against both RGB runs, also with each method's one-time costs (the autoencoder, stage 1 and
+  a learned start's training; the warm control's earlier RGB run) amortised over N = 17, 100
+  and 1000 new scenes. A learned start's prediction (`RUN/learned-start.json`) is added to the
+  latent scenes' seconds per scene. A run whose curve never reached the target gives a lower
+  bound: it needed more than all its training seconds.
 
 The runs must have learned the same scenes with the same splits, and their curves must be
 evaluated on the same views, or the comparison is refused. Seconds are the runs' own training
@@ -48,7 +49,7 @@ from latentscenes.recipes.fit_phases import fit_phases, phase_spans
 from latentscenes.recipes.restore import current_evaluation, evaluate_run
 from latentscenes.recipes.rgb import FitRGBConfig, earlier_rgb_run
 from latentscenes.recipes.stage1 import autoencoder_folder, one_time_seconds
-from latentscenes.recipes.stage2 import FitLatentConfig, stage1_run, stage2_autoencoder
+from latentscenes.recipes.stage2 import FitLatentConfig, learned_start_costs, stage1_run, stage2_autoencoder
 
 SAME_SCENES = ("start", "count", "num_test_views", "num_val_views", "size", "above")
 SAME_CURVE_VIEWS = ("scenes", "first", "views")
@@ -172,6 +173,8 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
     points, key, scenes = curve["points"], f"{splits[0]}_psnr", int(curve["num_scenes"])
     seconds = time_to_reach(points, target, key)
     steps = time_to_reach([{**point, "train_seconds": point["step"]} for point in points], target, key)
+    # a learned start's prediction is per-scene work outside the training loop's clock
+    start = _start_costs(run, config).get("prediction_per_scene", 0.0)
     priced = None if costs is None else _step_seconds(run, config, steps, scenes, costs)
     priced_all = None if costs is None else _step_seconds(run, config, float(points[-1]["step"]), scenes, costs)
     return {
@@ -183,11 +186,12 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
         "curve_end": float(points[-1][key]),
         "late_rise": late_rise(points, key),
         "steps": int(points[-1]["step"]),
-        "seconds_per_scene": float(points[-1]["train_seconds"]) / scenes,
-        "seconds_per_scene_to_target": None if seconds is None else seconds / scenes,
+        "seconds_per_scene": float(points[-1]["train_seconds"]) / scenes + start,
+        "seconds_per_scene_to_target": None if seconds is None else seconds / scenes + start,
         "steps_to_target": steps,  # independent of the machine's load, unlike seconds
-        "step_seconds_per_scene_to_target": priced,  # steps x `bench steps` costs; None without them
-        "step_seconds_per_scene": priced_all,  # all its steps priced so
+        "step_seconds_per_scene_to_target": None if priced is None else priced + start,  # steps x `bench steps` costs
+        "step_seconds_per_scene": None if priced_all is None else priced_all + start,  # all its steps priced so
+        "start_seconds_per_scene": start,  # included in the seconds above
         "rays_to_target": _rays_to_target(run, config, steps, scenes),
         # past the target at its first evaluation: the time is an upper bound
         "target_at_first_point": float(points[0][key]) >= target,
@@ -262,11 +266,16 @@ def _starts_from(run: RunDir, config) -> str:
     return "random planes and MLP"
 
 
+def _start_costs(run: RunDir, config) -> dict[str, float]:
+    return learned_start_costs(config, run.root) if isinstance(config, FitLatentConfig) else {}
+
+
 def _one_time_seconds(run: RunDir, config) -> dict[str, float]:
-    """What the run's start cost once: the autoencoder and stage 1 (latent), the earlier RGB
-    run (warm control), nothing (cold baseline)."""
+    """What the run's start cost once: the autoencoder, stage 1 and a learned start's training
+    (latent), the earlier RGB run (warm control), nothing (cold baseline)."""
     if isinstance(config, FitLatentConfig):
-        return one_time_seconds(stage1_run(config, run.root)[0])
+        start = _start_costs(run, config)
+        return one_time_seconds(stage1_run(config, run.root)[0]) | ({"start": start["training"]} if start else {})
     earlier = earlier_rgb_run(config)
     return {"earlier_rgb": float(latest_meta(earlier.checkpoints)["train_seconds"])} if earlier else {}
 
