@@ -72,7 +72,7 @@ def test_grid_points_sit_at_the_texel_centres_of_the_plane_they_fill():
 
 def test_back_projected_features_of_constant_latents():
     """Constant latents: the mean is the constant, the spread zero, the share of seeing views in [0, 1]."""
-    config = LearnedStartConfig(micro_channels=3, micro_side=4, num_bases=2, latent_channels=2, depths=2, pool=0)
+    config = LearnedStartConfig(micro_channels=3, micro_side=4, num_bases=2, latent_channels=2, depths=2, pool=0, hidden=8, blocks=1, box=2.0)
     cam2world, intrinsics = _camera()
     latents = torch.tensor([0.3, -0.5]).view(1, 2, 1, 1).expand(2, 2, 16, 20)
     other = look_at(torch.tensor([1.3, 0.0, 0.5]))
@@ -96,7 +96,7 @@ def _perturbed(config: LearnedStartConfig, seed: int = 0) -> LearnedStart:
 
 
 def test_a_saved_start_loads_to_the_same_predictions_without_pickle(tmp_path):
-    config = LearnedStartConfig(micro_channels=3, micro_side=4, num_bases=5, latent_channels=2, depths=2, hidden=8, blocks=1)
+    config = LearnedStartConfig(micro_channels=3, micro_side=4, num_bases=5, latent_channels=2, depths=2, pool=32, hidden=8, blocks=1, box=2.0)
     net = _perturbed(config)
     save_learned_start(tmp_path / "start", net, {"bases_fingerprint": "abc"})
     record = json.loads((tmp_path / "start" / "start.json").read_text())
@@ -140,7 +140,9 @@ def test_an_untrained_start_is_the_mean_start_exactly(tiny_runs, objects_32px, t
     stage1, _ = load_checkpoint(tiny_runs / "stage1" / "checkpoints")
     from latentscenes.models.learned_start import bases_fingerprint
 
-    config = LearnedStartConfig(micro_channels=4, micro_side=SIDE, num_bases=4, latent_channels=4, depths=2, hidden=8, blocks=1)
+    config = LearnedStartConfig(
+        micro_channels=4, micro_side=SIDE, num_bases=4, latent_channels=4, depths=2, pool=32, hidden=8, blocks=1, box=2.0
+    )
     save_learned_start(tmp_path / "zero", LearnedStart(config), {"bases_fingerprint": bases_fingerprint(stage1["model.bank.bases"])})
     mean, _ = _stage2_model(tiny_runs, objects_32px, tmp_path / "mean", scene_init="mean")
     learned, _ = _stage2_model(tiny_runs, objects_32px, tmp_path / "learned", scene_init="learned", start=tmp_path / "zero")

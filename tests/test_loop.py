@@ -9,12 +9,13 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_runs import loop_settings
 
 from latentscenes.data import Scene
 from latentscenes.data.batches import ViewSampler
 from latentscenes.engine.checkpoint import load_checkpoint
 from latentscenes.engine.logger import MetricLogger, read_metrics
-from latentscenes.engine.loop import LoopSettings, TrainingInterrupted, train
+from latentscenes.engine.loop import TrainingInterrupted, train
 from latentscenes.engine.optim import PhaseOptimizer
 from latentscenes.errors import CheckpointError, TrainingDiverged
 from latentscenes.models.phases import LearningRates, LossWeights, PhaseConfig, recipe
@@ -78,7 +79,7 @@ def _run(tmp_path, name, stop_after=None, resume=False, sparse=False):
     logger = MetricLogger(tmp_path / name / "logs", "none", name)
     state = train(
         model, _phases(), sampler, tmp_path / name / "ckpt", logger,
-        LoopSettings(log_every=1, checkpoint_every=5, progress=False), resume=resume, stop_after=stop_after,
+        loop_settings(log_every=1, checkpoint_every=5), resume=resume, stop_after=stop_after,
     )
     logger.close()
     return model, state
@@ -98,7 +99,7 @@ def test_frozen_group_does_not_move_in_warmup(tmp_path):
     torch.manual_seed(0)
     model = MeanImages(3, 8)
     logger = MetricLogger(tmp_path / "logs", "none", "x")
-    train(model, _phases()[:1], ViewSampler(_scenes()), tmp_path / "ckpt", logger, LoopSettings(progress=False))
+    train(model, _phases()[:1], ViewSampler(_scenes()), tmp_path / "ckpt", logger, loop_settings())
     assert torch.equal(model.offset, torch.zeros(3, 1, 1))
 
 
@@ -125,7 +126,7 @@ def test_wall_time_and_peak_memory_add_up_over_the_processes_of_a_resumed_run(tm
     def run(stop_after=None, resume=False):
         torch.manual_seed(123)
         logger = MetricLogger(tmp_path / "logs", "none", "x")
-        settings = LoopSettings(checkpoint_every=5, eval_every=1, progress=False)
+        settings = loop_settings(checkpoint_every=5, eval_every=1)
         state = train(
             MeanImages(3, 8), _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger, settings,
             evaluate=evaluate, resume=resume, stop_after=stop_after,
@@ -193,7 +194,7 @@ def _faulty_run(tmp_path, model, **settings):
     logger = MetricLogger(tmp_path / "logs", "none", "x")
     state = train(
         model, _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger,
-        LoopSettings(log_every=1, checkpoint_every=5, progress=False, **settings),
+        loop_settings(log_every=1, checkpoint_every=5, **settings),
     )
     logger.close()
     return state
@@ -256,7 +257,7 @@ def test_ctrl_c_saves_a_checkpoint_of_the_finished_step_and_resumes_exactly(tmp_
     full, _ = _run(tmp_path, "full")
     torch.manual_seed(123)
     model, logger = SelfInterrupting(at=8), MetricLogger(tmp_path / "logs", "none", "x")
-    settings = LoopSettings(checkpoint_every=5, progress=False)
+    settings = loop_settings(checkpoint_every=5)
     with pytest.raises(TrainingInterrupted, match="stopped by SIGINT; saved .*step-00000008") as stopped:
         train(model, _phases(), ViewSampler(_scenes()), tmp_path / "ckpt", logger, settings)
     assert stopped.value.exit_code == 130 and load_checkpoint(tmp_path / "ckpt")[1]["global_step"] == 8

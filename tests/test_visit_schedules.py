@@ -6,11 +6,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_runs import loop_settings
 
 from latentscenes.data import Scene
 from latentscenes.data.batches import ViewSampler
 from latentscenes.engine.logger import MetricLogger
-from latentscenes.engine.loop import LoopSettings, train
+from latentscenes.engine.loop import train
 from latentscenes.models.phases import (
     LearningRates,
     LossWeights,
@@ -82,7 +83,7 @@ def test_a_phase_in_visits_gives_every_scene_the_same_number_of_batches(tmp_path
     logger = MetricLogger(tmp_path / "logs", "none", "visits")
     state = train(
         model, recipe(fit=phase), ViewSampler(_scenes(num_scenes)), tmp_path / "checkpoints", logger,
-        LoopSettings(checkpoint_every=1000, progress=False),
+        loop_settings(checkpoint_every=1000),
     )
     visits = torch.bincount(torch.tensor([row for batch in model.batches for row in batch]), minlength=num_scenes)
     per_step = min(3, num_scenes)

@@ -1,7 +1,17 @@
 """Settings of the smallest real training runs (a few steps at 16-32 px), for tests that
 start many runs or processes: crash and resume, locks, bad input, moved runs, full disks."""
 
+from dataclasses import replace
+
+from latentscenes.engine.loop import LoopSettings
+
 QUIET = ["logging.backend=none", "logging.progress=false"]
+# the training loop driven directly: the recipes' default schedule, no progress bar, no evaluation
+LOOP = LoopSettings(log_every=10, eval_every=0, checkpoint_every=200, seed=0, progress=False)
+
+
+def loop_settings(**changes) -> LoopSettings:
+    return replace(LOOP, **changes)
 
 TINY_RGB = [
     "data.num_test_views=4", "planes.resolution=16", "planes.channels=8", "render.samples=8", "render.importance_samples=0",

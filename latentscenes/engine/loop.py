@@ -74,11 +74,14 @@ class TrainableModel(Protocol):
 
 @dataclass
 class LoopSettings:
-    log_every: int = 10
-    eval_every: int = 0
-    checkpoint_every: int = 200
-    seed: int = 0
-    progress: bool = True
+    """How a run is driven; the recipes fill the schedule from their config (`logging`, `eval`,
+    `seed`), which holds its defaults."""
+
+    log_every: int
+    eval_every: int  # 0: no evaluation during training
+    checkpoint_every: int
+    seed: int
+    progress: bool
     # Numerical faults: a step whose loss or gradients are not finite is skipped; this many in
     # a row roll the run back to its last checkpoint with its learning rates multiplied by
     # `rollback_lr_factor`, at most `max_rollbacks` times before the run stops.

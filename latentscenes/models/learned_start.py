@@ -53,11 +53,11 @@ class LearnedStartConfig:
     micro_side: int
     num_bases: int
     latent_channels: int
-    depths: int = 8
-    pool: int = 32
-    hidden: int = 64
-    blocks: int = 3
-    box: float = 2.0
+    depths: int
+    pool: int
+    hidden: int
+    blocks: int
+    box: float
 
     @property
     def in_channels(self) -> int:
