@@ -11,7 +11,7 @@ from latentscenes.cameras import look_at, make_intrinsics
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays, random_pixels
-from latentscenes.rendering.renderer import render, render_rays, render_views
+from latentscenes.rendering.renderer import TriPlaneField, render_rays, render_views
 from latentscenes.rendering.triplane import sample_triplane_rays
 from latentscenes.scenes import SceneBank
 from latentscenes.scenes.config import TriPlaneConfig
@@ -50,7 +50,7 @@ def test_fast_path_matches_reference_forward_and_backward(batch, aggregate, samp
     origins, directions = camera_rays(cam2world, K, 4, 4)  # (B, 2 views, 16 rays, 3)
     config = RenderConfig(samples=8, importance_samples=6, aggregate=aggregate, sampler=sampler, deterministic=True)
     background = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
-    fast = render(planes, dec, origins, directions, config, background)
+    fast = render_rays(TriPlaneField(planes, dec, config), origins, directions, config, background)
     slow = render_rays_reference(planes, dec, origins, directions, config, background)
     assert fast.image.shape == (batch, 2, 16, 3) and fast.depth.shape == (batch, 2, 16)
     for name in ("image", "depth", "opacity"):
@@ -69,10 +69,10 @@ def test_fast_path_matches_reference_with_random_samples():
     cam2world, K = _cameras(2, 1, 4, dtype=torch.float64)
     origins, directions = camera_rays(cam2world, K, 4, 4)
     config = RenderConfig(samples=8, importance_samples=8)
-    fast = render(planes, dec, origins, directions, config, 1.0, torch.Generator().manual_seed(5))
+    fast = render_rays(TriPlaneField(planes, dec, config), origins, directions, config, 1.0, torch.Generator().manual_seed(5))
     slow = render_rays_reference(planes, dec, origins, directions, config, 1.0, torch.Generator().manual_seed(5))
     assert torch.allclose(fast.image, slow.image, atol=1e-10)
-    other = render(planes, dec, origins, directions, config, 1.0, torch.Generator().manual_seed(6))
+    other = render_rays(TriPlaneField(planes, dec, config), origins, directions, config, 1.0, torch.Generator().manual_seed(6))
     assert not torch.allclose(fast.image, other.image)
 
 
@@ -126,7 +126,7 @@ def test_pixel_subset_renders_the_same_pixels():
     full = render_views(planes, dec, cam2world, K, 8, 8, config, 1.0)  # (B, V, 3, H, W)
     pixels = random_pixels((2, 3), 8, 8, 10, generator=torch.Generator().manual_seed(0))
     origins, directions = camera_rays(cam2world, K, 8, 8, pixels)
-    subset = render(planes, dec, origins, directions, config, 1.0)  # (B, V, P, 3)
+    subset = render_rays(TriPlaneField(planes, dec, config), origins, directions, config, 1.0)  # (B, V, P, 3)
     expected = torch.gather(full.image.flatten(3), 3, pixels[:, :, None].expand(-1, -1, 3, -1)).transpose(2, 3)
     assert torch.allclose(subset.image, expected, atol=1e-6)
 
@@ -173,4 +173,4 @@ def test_gradcheck_reaches_bases_weights_micro_planes_and_mlp():
 def test_bad_ray_shapes_raise():
     planes, dec = _scene(1)
     with pytest.raises(ValueError, match="origins and directions"):
-        render(planes, dec, torch.zeros(1, 4, 3), torch.zeros(1, 5, 3), RenderConfig())
+        render_rays(TriPlaneField(planes, dec, RenderConfig()), torch.zeros(1, 4, 3), torch.zeros(1, 5, 3), RenderConfig())

@@ -32,12 +32,10 @@ def bench_case(
     repeats: int = 5,
     backward: bool = True,
     device: str | torch.device = "cpu",
-    render_fn=None,
 ) -> dict:
     """Median seconds of one forward (+ backward) render of `scenes` x `views` views of size^2 rays."""
-    from latentscenes.rendering.renderer import render
+    from latentscenes.rendering.renderer import TriPlaneField, render_rays
 
-    render_fn = render_fn or render
     config = render_config or RenderConfig()
     generator = torch.Generator().manual_seed(0)
     planes = (torch.randn(scenes, 3, channels, resolution, resolution, generator=generator) * 0.1).to(device)
@@ -50,7 +48,7 @@ def bench_case(
 
     def step() -> None:
         with torch.set_grad_enabled(backward):
-            out = render_fn(planes, decoder, origins, directions, config, 1.0)
+            out = render_rays(TriPlaneField(planes, decoder, config), origins, directions, config, 1.0)
             loss = (out.image - target).square().mean()
             if backward:
                 loss.backward()

@@ -57,7 +57,7 @@ from latentscenes.parallel import current_world, sum_over_processes
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
-from latentscenes.rendering.renderer import render, render_views
+from latentscenes.rendering.renderer import TriPlaneField, render_rays, render_views
 from latentscenes.rendering.scene_views import LatentDecoding
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
@@ -261,9 +261,9 @@ class LatentScenes(nn.Module):
         """Normalised latents (S, V*R, c) in [-1, 1] along rays (S, V, R) of S scenes, over
         the normalised latent `background` (c,)."""
         s = planes.shape[0]
-        out = render(
-            planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
-            self.render_config, (background + 1) / 2,
+        out = render_rays(
+            TriPlaneField(planes, self.mlp, self.render_config), rays.origins.reshape(s, -1, 3),
+            rays.directions.reshape(s, -1, 3), self.render_config, (background + 1) / 2,
         )
         return out.image * 2 - 1
 

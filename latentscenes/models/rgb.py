@@ -19,7 +19,7 @@ from latentscenes.models.views import render_cameras
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.rendering.decoder import TriPlaneDecoder
 from latentscenes.rendering.rays import camera_rays
-from latentscenes.rendering.renderer import render
+from latentscenes.rendering.renderer import TriPlaneField, render_rays
 from latentscenes.rendering.scene_views import WHITE, LatentDecoding
 from latentscenes.rendering.triplane import total_variation
 from latentscenes.scenes import SceneBank
@@ -52,9 +52,9 @@ class RGBScenes(nn.Module):
                 raise ValueError("crop is for latent scenes' whole-image losses; the rgb loss draws rays over whole views")
             rays = camera_rays(batch.cam2world, batch.intrinsics, batch.height, batch.width, batch.pixels)
             s = planes.shape[0]
-            out = render(
-                planes, self.mlp, rays.origins.reshape(s, -1, 3), rays.directions.reshape(s, -1, 3),
-                self.render_config, WHITE,
+            out = render_rays(
+                TriPlaneField(planes, self.mlp, self.render_config), rays.origins.reshape(s, -1, 3),
+                rays.directions.reshape(s, -1, 3), self.render_config, WHITE,
             )
             prediction = out.image * 2 - 1
             targets = batch.colours if batch.pixels is not None else batch.images.permute(0, 1, 3, 4, 2)  # (S, V, H, W, 3)

@@ -5,7 +5,7 @@
 - `decoder`: the tiny shared MLP (features -> density, colour)
 - `samplers`: stratified and importance (inverse-CDF) samples along rays
 - `volume`: compositing weights, accumulation, depth, background (pure math)
-- `renderer`: `render_rays` (any field), `render` (Tri-Planes), `render_views` (images)
+- `renderer`: `render_rays` (any field; `TriPlaneField` for Tri-Planes), `render_views` (images)
 - `scene_views`: `render_scene_views` (one scene's whole views from any cameras: images,
   depth, latents decoded by a given decoder), `render_path` (a camera path in chunks)
 - `config`: `RenderConfig`, `DecoderConfig`
@@ -18,7 +18,6 @@ from latentscenes.rendering.renderer import (
     RenderOutput,
     TriPlaneField,
     points_along_rays,
-    render,
     render_rays,
     render_views,
 )
@@ -36,7 +35,6 @@ __all__ = [
     "RenderOutput",
     "TriPlaneField",
     "points_along_rays",
-    "render",
     "render_rays",
     "render_views",
     "PLANE_AXES",

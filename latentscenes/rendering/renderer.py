@@ -1,5 +1,5 @@
-"""One entry point for rendering B scenes x many rays: `render_rays` (any field), `render`
-(Tri-Planes + MLP), `render_views` (whole H x W images from cameras).
+"""One entry point for rendering B scenes x many rays: `render_rays` (any field, such as
+`TriPlaneField`, Tri-Planes + MLP), `render_views` (whole H x W images of Tri-Planes from cameras).
 
 The pass is EG3D's: `samples` stratified distances in [near, far] per ray; the field is
 evaluated there (with gradients); the coarse weights, without gradients, place
@@ -73,15 +73,9 @@ class RenderOutput:
 class TriPlaneField:
     """The Tri-Plane field of B scenes: Tri-Plane lookup then the shared decoder (a `Field`)."""
 
-    def __init__(
-        self,
-        planes: Tensor,
-        decoder: TriPlaneDecoder,
-        box: float = 2.0,
-        aggregate: str = "sum",
-        sampler: str = "auto",
-    ):
-        self.lookup = TriPlaneLookup(planes, box, aggregate, sampler)  # planes (B, 3, C, R, R)
+    def __init__(self, planes: Tensor, decoder: TriPlaneDecoder, config: RenderConfig):
+        """planes: (B, 3, C, R, R); `config` gives the box, the feature aggregation and the sampler."""
+        self.lookup = TriPlaneLookup(planes, config.box, config.aggregate, config.sampler)
         self.decoder = decoder
 
     def __call__(self, origins: Tensor, directions: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -148,24 +142,6 @@ def render_rays(
     return RenderOutput(image=image, depth=depth.reshape(b, *ray_shape), opacity=opacity.reshape(b, *ray_shape))
 
 
-def render(
-    planes: Tensor,
-    decoder: TriPlaneDecoder,
-    origins: Tensor,
-    directions: Tensor,
-    config: RenderConfig,
-    background: Tensor | float = 0.0,
-    generator: torch.Generator | None = None,
-) -> RenderOutput:
-    """Render rays of B Tri-Plane scenes. planes: (B, 3, C, R, R); origins, directions: (B, ..., 3).
-
-    Rays of any shape per scene, e.g. (B, V, P, 3) for P random pixels of V views
-    (`camera_rays(cam2world, K, H, W, pixels)`). See `render_rays` for background and outputs.
-    """
-    field = TriPlaneField(planes, decoder, config.box, config.aggregate, config.sampler)
-    return render_rays(field, origins, directions, config, background, generator)
-
-
 def render_views(
     planes: Tensor,
     decoder: TriPlaneDecoder,
@@ -194,7 +170,7 @@ def render_views(
     origins, directions = camera_rays(cam2world, intrinsics, height, width, normalized=normalized)
     origins = origins.reshape(b, v * height * width, 3)
     directions = directions.reshape(b, v * height * width, 3)
-    field = TriPlaneField(planes, decoder, config.box, config.aggregate, config.sampler)
+    field = TriPlaneField(planes, decoder, config)
     step = max(1, config.chunk_rays // b)
     parts = [
         render_rays(field, origins[:, i : i + step], directions[:, i : i + step], config, 0.0, generator)
