@@ -1,75 +1,39 @@
-"""`latentscenes bench`: speed measurements on this machine (recorded in docs/log/benchmarks.md)."""
+"""Speed benchmarks on this machine. Results are printed and optionally saved as JSON. Set threads
+with `latentscenes --threads N bench ...`."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from latentscenes.cli.common import add_command
 from latentscenes.io import atomic_write_json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "bench",
-        help="measure speed on this machine (rendering, joint phase, latent cache, scene bank, step costs, scale)",
-        description=(
-            "Speed benchmarks on this machine. Results are printed and optionally saved as JSON. "
-            "Set threads with `latentscenes --threads N bench ...`."
-        ),
+    parser = add_command(
+        subparsers, "bench",
+        "measure speed on this machine (rendering, joint phase, latent cache, scene bank, step costs, scale)", __doc__,
     )
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
-    render = targets.add_parser(
-        "render",
-        help="forward+backward ms per view: latent 16x16x4 and RGB 128x128x3",
-        description=(
-            "Forward+backward time of one view with the reference sizes (32 channels, 64^2 planes, "
-            "48 + 48 samples per ray): latent 16x16 with 4 channels and RGB 128x128 with 3, and the "
-            "sample throughput. Median of --repeats runs after a warm-up."
-        ),
-    )
+    render = _target(targets, "render", "forward+backward ms per view: latent 16x16x4 and RGB 128x128x3", _render)
     _common(render, repeats=5)
 
-    joint = targets.add_parser(
-        "joint",
-        help="seconds per stage-1 joint (phase B) step, and its encoder/decoder/render split",
-        description=(
-            "One stage-1 phase-B step (ES + DS + AE + TV, autoencoder, Tri-Planes and MLP all "
-            "training, reference Tri-Plane sizes) on --batch scenes x 1 view of --size px, with "
-            "per-image encoder, decoder and latent-render forward+backward times (docs/log/benchmarks.md "
-            "compares them with the reference implementation)."
-        ),
+    joint = _target(
+        targets, "joint", "seconds per stage-1 joint (phase B) step, and its encoder/decoder/render split", _joint
     )
     _autoencoder_arguments(joint, batch=4)
-    cache = targets.add_parser(
-        "cache",
-        help="images per second encoded into the latent cache (no gradients)",
-        description="Posterior means of --batch random images per call, as when the latent cache is filled.",
-    )
+    cache = _target(targets, "cache", "images per second encoded into the latent cache (no gradients)", _cache)
     _autoencoder_arguments(cache, batch=16)
-    bank = targets.add_parser(
-        "bank",
-        help="optimiser step of a bank of N scenes: RowAdam (sparse) vs dense Adam",
-        description=(
-            "One optimiser step of a reference-size micro-macro scene bank of --scenes scenes of "
-            "which a batch touches --batch: RowAdam (lazy Adam, per-row step counts) on sparse per-scene "
-            "gradients (what training uses with planes.sparse_grad=true) and dense Adam, which reads and "
-            "writes every scene."
-        ),
-    )
+    bank = _target(targets, "bank", "optimiser step of a bank of N scenes: RowAdam (sparse) vs dense Adam", _bank)
     bank.add_argument("--scenes", type=int, default=1000, help="scenes in the bank (default 1000)")
     bank.add_argument("--batch", type=int, default=16, help="scenes per batch (default 16)")
     _common(bank, repeats=5, device=False)
-    processes = targets.add_parser(
-        "torchrun",
-        help="scenes per second of RGB fitting under torchrun with 1, 2, ... processes",
-        description=(
-            "Fit --steps RGB steps (fit --space rgb, --batch scenes per process and step) under "
-            "`python -m torch.distributed.run --standalone` with each number of --processes, "
-            "--threads-per-process threads each, and report trained scenes per second of training time "
-            "(steps x batch x processes / training seconds of rank 0, evaluation excluded). Without "
-            "--data, a dataset of 8 pybullet objects at 32 px is built in a temporary folder."
-        ),
+    processes = _target(
+        targets, "torchrun", "scenes per second of RGB fitting under torchrun with 1, 2, ... processes", _torchrun
     )
     processes.add_argument("--data", help="dataset folder (default: 8 objects built for the benchmark)")
     processes.add_argument("--processes", default="1,2", help="comma-separated process counts (default 1,2)")
@@ -78,16 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     processes.add_argument("--threads-per-process", type=int, default=1, help="torch threads of each process (default 1)")
     processes.add_argument("--json", metavar="FILE", help="also write the results to FILE")
 
-    steps = targets.add_parser(
-        "steps",
-        help="seconds per training step of each phase of finished fit runs, measured side by side",
-        description=(
-            "Re-train each finished fit run's own recipe (its config.yaml, data and scenes, from the same start) "
-            "for --skip + --steps steps of one phase at a time, each probe in a fresh process, the runs "
-            "interleaved round after round, and report the median seconds per step between steps --skip and "
-            "--skip + --steps. Every phase is then timed under the same load, which a run's own training "
-            "seconds are not. `latentscenes compare --step-costs FILE` prices each method's steps with them."
-        ),
+    steps = _target(
+        targets, "steps", "seconds per training step of each phase of finished fit runs, measured side by side", _steps
     )
     steps.add_argument("runs", nargs="+", metavar="RUN", help="finished runs (fit --space latent or rgb)")
     steps.add_argument("--steps", type=int, default=50, help="timed steps per probe (default 50)")
@@ -96,17 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     steps.add_argument("--out", default="bench-steps", help="folder for the probe runs (default ./bench-steps)")
     steps.add_argument("--json", metavar="FILE", help="write the results to FILE (default OUT/steps.json)")
 
-    scale = targets.add_parser(
-        "scale",
-        help="cost per scene against N: latent scenes vs RGB Tri-Planes on the same N new scenes",
-        description=(
-            "For each N of --scenes, stage 2 (from the stage-1 run --from) and the RGB baseline learn the "
-            "same N new scenes of --data (from --start), each in a fresh process, and are measured: "
-            "training seconds per scene (stage 1's time amortised over N for the latent method), test "
-            "PSNR, effective bytes per scene (per-scene parameters + their optimiser state + shared "
-            "parameters / N) and the time to render one 128 x 128 image. Writes bench.json, bench.md "
-            "and bench.png to --out; running it again with the same --out resumes the runs."
-        ),
+    scale = _target(
+        targets, "scale", "cost per scene against N: latent scenes vs RGB Tri-Planes on the same N new scenes", _scale
     )
     scale.add_argument("--from", dest="stage1", required=True, metavar="RUN", help="the stage-1 run (latentscenes train)")
     scale.add_argument("--data", required=True, metavar="DIR", help="dataset holding the new scenes")
@@ -140,6 +87,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     scale.set_defaults(json=None)
 
 
+def _target(targets: argparse._SubParsersAction, name: str, help: str, measure: Callable) -> argparse.ArgumentParser:
+    """The benchmark `name`, described in --help by the docstring of `measure`, which runs it."""
+    parser = add_command(targets, name, help, inspect.cleandoc(measure.__doc__))
+    parser.set_defaults(measure=measure)
+    return parser
+
+
 def _common(parser: argparse.ArgumentParser, repeats: int, device: bool = True) -> None:
     parser.add_argument("--repeats", type=int, default=repeats, help=f"timed runs per case (default {repeats})")
     if device:
@@ -160,11 +114,7 @@ def _autoencoder_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    targets = {
-        "render": _render, "joint": _joint, "cache": _cache, "bank": _bank, "steps": _steps, "scale": _scale,
-        "torchrun": _torchrun,
-    }
-    result = targets[args.target](args)
+    result = args.measure(args)
     result["threads"] = torch.get_num_threads()
     if args.json:
         atomic_write_json(args.json, result)
@@ -173,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> dict:
+    """Forward+backward time of one view with the reference sizes (32 channels, 64^2 planes, 48 + 48
+    samples per ray): latent 16x16 with 4 channels and RGB 128x128 with 3, and the sample
+    throughput. Median of --repeats runs after a warm-up."""
     from latentscenes.bench.rendering import bench_render
 
     result = bench_render(repeats=args.repeats, device=args.device)
@@ -192,6 +145,10 @@ def _autoencoder_options(args: argparse.Namespace) -> dict:
 
 
 def _joint(args: argparse.Namespace) -> dict:
+    """One stage-1 phase-B step (ES + DS + AE + TV, autoencoder, Tri-Planes and MLP all training,
+    reference Tri-Plane sizes) on --batch scenes x 1 view of --size px, with per-image encoder,
+    decoder and latent-render forward+backward times (docs/log/benchmarks.md compares them with
+    the reference implementation)."""
     from latentscenes.bench.training import bench_joint
 
     result = bench_joint(**_autoencoder_options(args))
@@ -213,6 +170,7 @@ def _joint(args: argparse.Namespace) -> dict:
 
 
 def _cache(args: argparse.Namespace) -> dict:
+    """Posterior means of --batch random images per call, as when the latent cache is filled."""
     from latentscenes.bench.training import bench_cache
 
     result = bench_cache(**_autoencoder_options(args))
@@ -221,6 +179,10 @@ def _cache(args: argparse.Namespace) -> dict:
 
 
 def _bank(args: argparse.Namespace) -> dict:
+    """One optimiser step of a reference-size micro-macro scene bank of --scenes scenes of which a
+    batch touches --batch: RowAdam (lazy Adam, per-row step counts) on sparse per-scene
+    gradients (what training uses with planes.sparse_grad=true) and dense Adam, which reads and
+    writes every scene."""
     from latentscenes.bench.training import bench_bank
 
     result = {}
@@ -237,6 +199,12 @@ def _bank(args: argparse.Namespace) -> dict:
 
 
 def _steps(args: argparse.Namespace) -> dict:
+    """Re-train each finished fit run's own recipe (its config.yaml, data and scenes, from the same
+    start) for --skip + --steps steps of one phase at a time, each probe in a fresh process, the
+    runs interleaved round after round, and report the median seconds per step between steps
+    --skip and --skip + --steps. Every phase is then timed under the same load, which a run's
+    own training seconds are not. `latentscenes compare --step-costs FILE` prices each method's
+    steps with them."""
     from latentscenes.bench.steps import StepSettings, format_step_costs, measure_step_costs
 
     out = Path(args.out)
@@ -250,6 +218,12 @@ def _steps(args: argparse.Namespace) -> dict:
 
 
 def _scale(args: argparse.Namespace) -> dict:
+    """For each N of --scenes, stage 2 (from the stage-1 run --from) and the RGB baseline learn the
+    same N new scenes of --data (from --start), each in a fresh process, and are measured:
+    training seconds per scene (stage 1's time amortised over N for the latent method), test
+    PSNR, effective bytes per scene (per-scene parameters + their optimiser state + shared
+    parameters / N) and the time to render one 128 x 128 image. Writes bench.json, bench.md and
+    bench.png to --out; running it again with the same --out resumes the runs."""
     from pathlib import Path
 
     from latentscenes.bench.scale import ScaleSettings, format_table, quick, run_scale
@@ -281,6 +255,11 @@ def _scale(args: argparse.Namespace) -> dict:
 
 
 def _torchrun(args: argparse.Namespace) -> dict:
+    """Fit --steps RGB steps (fit --space rgb, --batch scenes per process and step) under `python -m
+    torch.distributed.run --standalone` with each number of --processes, --threads-per-process
+    threads each, and report trained scenes per second of training time (steps x batch x
+    processes / training seconds of rank 0, evaluation excluded). Without --data, a dataset of 8
+    pybullet objects at 32 px is built in a temporary folder."""
     from latentscenes.bench.torchrun import bench_dataset, bench_torchrun
 
     with tempfile.TemporaryDirectory(prefix="latentscenes-bench-") as folder:

@@ -18,6 +18,16 @@ from latentscenes.recipes.stage import check_phase_settings
 T = TypeVar("T")
 
 
+def add_command(
+    subparsers: argparse._SubParsersAction, name: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """The subcommand `name`, listed with `help`; its --help shows `description` (the command
+    module's docstring) with its line breaks."""
+    return subparsers.add_parser(
+        name, help=help, description=description.strip(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, *sections: tuple[str, type], stages: tuple[str, ...] = ()) -> None:
     """Add `--config` and positional `key=value` overrides, and `--recipe` of the named
     recipes of `stages`; list every key of every (title, config class) section in the epilog."""

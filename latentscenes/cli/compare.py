@@ -1,36 +1,33 @@
-"""`latentscenes compare`: latent scenes against the cold RGB baseline, the warm RGB control and
-the paper's whole-image RGB."""
+"""Compare a finished latent run (fit --space latent) with the cold-start RGB baseline (fit --space
+rgb, random start, random rays) and optionally the warm-started RGB control (fit --space rgb
+init_from=RUN) and cold RGB on whole images (fit.rays_per_view=0, the paper's protocol) on the
+same scenes: held-out and training-view PSNR of all views (RUN/eval.json, evaluated here when
+missing or older than the run's last checkpoint) and the train / held-out gap; each curve's
+end and its rise over the last quarter (near 0: at its plateau); training seconds per scene to
+the cold RGB curve's end - MARGIN dB, the rays rendered per scene to get there and the passes
+they make over a scene's training pixels (latent pixels for latent scenes), and the latent
+scenes' speed-up against each RGB run (a lower bound, >=, against a run that never reached the
+target), also with one-time costs (autoencoder, stage 1 and a learned start's training; the warm
+control's earlier RGB run) spread over N = 17, 100 and 1000 new scenes; a learned start's
+prediction counts as per-scene time. Refuses runs of different scenes, splits or curve views.
+Choose settings with --held-out val; report --held-out test once. Seconds are each run's own:
+compare runs trained with the same threads on the same machine at the same time, or price
+each method's steps with --step-costs (latentscenes bench steps LATENT RGB [WARM] [WHOLE]).
+
+example:
+  latentscenes compare runs/latent --rgb runs/rgb --warm-rgb runs/rgb-warm"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from latentscenes.cli.common import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "compare",
-        help="the headline comparison of finished runs on the same scenes: quality, gap, speed, one-time costs",
-        description=(
-            "Compare a finished latent run (fit --space latent) with the cold-start RGB baseline (fit --space\n"
-            "rgb, random start, random rays) and optionally the warm-started RGB control (fit --space rgb\n"
-            "init_from=RUN) and cold RGB on whole images (fit.rays_per_view=0, the paper's protocol) on the\n"
-            "same scenes: held-out and training-view PSNR of all views (RUN/eval.json, evaluated here when\n"
-            "missing or older than the run's last checkpoint) and the train / held-out gap; each curve's\n"
-            "end and its rise over the last quarter (near 0: at its plateau); training seconds per scene to\n"
-            "the cold RGB curve's end - MARGIN dB, the rays rendered per scene to get there and the passes\n"
-            "they make over a scene's training pixels (latent pixels for latent scenes), and the latent\n"
-            "scenes' speed-up against each RGB run (a lower bound, >=, against a run that never reached the\n"
-            "target), also with one-time costs (autoencoder, stage 1 and a learned start's training; the warm\n"
-            "control's earlier RGB run) spread over N = 17, 100 and 1000 new scenes; a learned start's\n"
-            "prediction counts as per-scene time. Refuses runs of different scenes, splits or curve views.\n"
-            "Choose settings with --held-out val; report --held-out test once. Seconds are each run's own:\n"
-            "compare runs trained with the same threads on the same machine at the same time, or price\n"
-            "each method's steps with --step-costs (latentscenes bench steps LATENT RGB [WARM] [WHOLE]).\n\n"
-            "example:\n"
-            "  latentscenes compare runs/latent --rgb runs/rgb --warm-rgb runs/rgb-warm"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        subparsers, "compare", "the headline comparison of finished runs on the same scenes: quality, gap, speed, one-time costs", __doc__
     )
     parser.add_argument("latent", help="the latent run (fit --space latent)")
     parser.add_argument("--rgb", required=True, help="the cold-start RGB run on the same scenes (fit --space rgb)")

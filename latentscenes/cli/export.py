@@ -1,10 +1,16 @@
-"""`latentscenes export RUN --out DIR`: a finished run's scenes in a documented folder layout."""
+"""Write every scene of a finished run to DIR: its full Tri-Plane (micro-macro resolved into
+one (3, C, R, R) tensor) and its views' cameras in scenes/NNNNNN.safetensors, the shared MLP,
+the render settings and, for latent runs, the autoencoder (decoder and latent normaliser)
+with the latent background. Layout and conventions: docs/export.md. Scenes are written one
+at a time; DIR appears only when complete. Read it with
+latentscenes.export.ExportedScenes(DIR), which needs no run folder."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from latentscenes.cli.common import add_command
 from latentscenes.engine.runs import open_finished_run
 from latentscenes.export.writer import write_export
 from latentscenes.recipes.compact_stage1 import write_compact_stage1
@@ -12,18 +18,8 @@ from latentscenes.recipes.restore import load_trained
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="a finished run's scenes as Tri-Planes in safetensors, with what renders them",
-        description=(
-            "Write every scene of a finished run to DIR: its full Tri-Plane (micro-macro resolved into\n"
-            "one (3, C, R, R) tensor) and its views' cameras in scenes/NNNNNN.safetensors, the shared MLP,\n"
-            "the render settings and, for latent runs, the autoencoder (decoder and latent normaliser)\n"
-            "with the latent background. Layout and conventions: docs/export.md. Scenes are written one\n"
-            "at a time; DIR appears only when complete. Read it with\n"
-            "latentscenes.export.ExportedScenes(DIR), which needs no run folder."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        subparsers, "export", "a finished run's scenes as Tri-Planes in safetensors, with what renders them", __doc__
     )
     parser.add_argument("run", help="run folder (made by fit or train, finished)")
     parser.add_argument("--out", required=True, help="export folder to create (must not exist or be empty)")

@@ -1,26 +1,22 @@
-"""`latentscenes start train`: a learned start for new scenes in a stage-1 latent space."""
+"""Learned starts for stage 2. `start train --from STAGE1_RUN --data DIR --run RUN` trains a small
+network that maps a scene's training-view latents and cameras to its micro planes and base
+weights (a residual on the mean stage-1 scene), on stage 1's own scenes, through stage 1's frozen
+base planes and MLP, with Encode-Scene. It writes RUN/start/; new scenes start from it with
+`fit --space latent --from STAGE1_RUN scene_init=learned start=RUN/start`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from latentscenes.cli.common import add_config_arguments, report_state, start_or_resume
+from latentscenes.cli.common import add_command, add_config_arguments, report_state, start_or_resume
 from latentscenes.recipes.learned_start import START_FOLDER, StartTrainConfig, check_start_config, train_start
 from latentscenes.recipes.stage2 import stage1_reference
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "start",
-        help="learned starts: new scenes that begin close to their answer (start train)",
-        description=(
-            "Learned starts for stage 2. `start train --from STAGE1_RUN --data DIR --run RUN` trains a small\n"
-            "network that maps a scene's training-view latents and cameras to its micro planes and base\n"
-            "weights (a residual on the mean stage-1 scene), on stage 1's own scenes, through stage 1's frozen\n"
-            "base planes and MLP, with Encode-Scene. It writes RUN/start/; new scenes start from it with\n"
-            "`fit --space latent --from STAGE1_RUN scene_init=learned start=RUN/start`."
-        ),
+    parser = add_command(
+        subparsers, "start", "learned starts: new scenes that begin close to their answer (start train)", __doc__
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = actions.add_parser(
