@@ -4,7 +4,6 @@ with `latentscenes --threads N bench ...`."""
 from __future__ import annotations
 
 import argparse
-import inspect
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -89,7 +88,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _target(targets: argparse._SubParsersAction, name: str, help: str, measure: Callable) -> argparse.ArgumentParser:
     """The benchmark `name`, described in --help by the docstring of `measure`, which runs it."""
-    parser = add_command(targets, name, help, inspect.cleandoc(measure.__doc__))
+    parser = add_command(targets, name, help, measure.__doc__)
     parser.set_defaults(measure=measure)
     return parser
 

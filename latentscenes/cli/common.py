@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -21,10 +22,11 @@ T = TypeVar("T")
 def add_command(
     subparsers: argparse._SubParsersAction, name: str, help: str, description: str
 ) -> argparse.ArgumentParser:
-    """The subcommand `name`, listed with `help`; its --help shows `description` (the command
-    module's docstring) with its line breaks."""
+    """The subcommand `name`, listed with `help`; its --help shows `description` (a docstring:
+    the command module's, or the function's that runs it) with its line breaks."""
     return subparsers.add_parser(
-        name, help=help, description=description.strip(), formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=help, description=inspect.cleandoc(description),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 

@@ -27,7 +27,8 @@ from latentscenes.cli.common import add_command
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(
-        subparsers, "compare", "the headline comparison of finished runs on the same scenes: quality, gap, speed, one-time costs", __doc__
+        subparsers, "compare",
+        "the headline comparison of finished runs on the same scenes: quality, gap, speed, one-time costs", __doc__,
     )
     parser.add_argument("latent", help="the latent run (fit --space latent)")
     parser.add_argument("--rgb", required=True, help="the cold-start RGB run on the same scenes (fit --space rgb)")
