@@ -13,6 +13,7 @@ LOOP = LoopSettings(log_every=10, eval_every=0, checkpoint_every=200, seed=0, pr
 def loop_settings(**changes) -> LoopSettings:
     return replace(LOOP, **changes)
 
+
 TINY_RGB = [
     "data.num_test_views=4", "planes.resolution=16", "planes.channels=8", "render.samples=8", "render.importance_samples=0",
     "fit.steps=2", "fit.rays_per_view=16", "eval.views=1", "eval.scenes=1", *QUIET,

@@ -173,8 +173,9 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
     points, key, scenes = curve["points"], f"{splits[0]}_psnr", int(curve["num_scenes"])
     seconds = time_to_reach(points, target, key)
     steps = time_to_reach([{**point, "train_seconds": point["step"]} for point in points], target, key)
+    learned_start = learned_start_costs(config, run.root) if isinstance(config, FitLatentConfig) else {}
     # a learned start's prediction is per-scene work outside the training loop's clock
-    start = _start_costs(run, config).get("prediction_per_scene", 0.0)
+    start = learned_start.get("prediction_per_scene", 0.0)
     priced = None if costs is None else _step_seconds(run, config, steps, scenes, costs)
     priced_all = None if costs is None else _step_seconds(run, config, float(points[-1]["step"]), scenes, costs)
     return {
@@ -195,7 +196,7 @@ def _method(run: RunDir, config, curve: dict, splits: tuple[str, ...], target: f
         "rays_to_target": _rays_to_target(run, config, steps, scenes),
         # past the target at its first evaluation: the time is an upper bound
         "target_at_first_point": float(points[0][key]) >= target,
-        "one_time_seconds": _one_time_seconds(run, config),
+        "one_time_seconds": _one_time_seconds(run, config, learned_start),
     }
 
 
@@ -266,16 +267,13 @@ def _starts_from(run: RunDir, config) -> str:
     return "random planes and MLP"
 
 
-def _start_costs(run: RunDir, config) -> dict[str, float]:
-    return learned_start_costs(config, run.root) if isinstance(config, FitLatentConfig) else {}
-
-
-def _one_time_seconds(run: RunDir, config) -> dict[str, float]:
-    """What the run's start cost once: the autoencoder, stage 1 and a learned start's training
-    (latent), the earlier RGB run (warm control), nothing (cold baseline)."""
+def _one_time_seconds(run: RunDir, config, learned_start: dict[str, float]) -> dict[str, float]:
+    """What the run's start cost once: the autoencoder, stage 1 and the training of its learned
+    start (`learned_start_costs`) for latent runs, the earlier RGB run (warm control), nothing
+    (cold baseline)."""
     if isinstance(config, FitLatentConfig):
-        start = _start_costs(run, config)
-        return one_time_seconds(stage1_run(config, run.root)[0]) | ({"start": start["training"]} if start else {})
+        start = {"start": learned_start["training"]} if learned_start else {}
+        return one_time_seconds(stage1_run(config, run.root)[0]) | start
     earlier = earlier_rgb_run(config)
     return {"earlier_rgb": float(latest_meta(earlier.checkpoints)["train_seconds"])} if earlier else {}
 
