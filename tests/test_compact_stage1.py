@@ -21,7 +21,7 @@ from latentscenes.recipes.catalog import RECIPES
 from latentscenes.recipes.restore import evaluate_run, load_trained
 from latentscenes.recipes.stage1 import one_time_seconds
 from latentscenes.recipes.stage2 import FitLatentConfig, build_stage2_model
-from latentscenes.weights import AUTOENCODER, STAGE1, builtin_names, provenance
+from latentscenes.weights import AUTOENCODER, RGB_START, STAGE1, builtin_names, provenance
 
 NEW_SCENE = ["data.start=3", "data.count=1"]
 # each shipped stage-1 run, the shipped autoencoder it was trained in and its named recipe
@@ -91,10 +91,10 @@ def test_a_bad_export_names_the_problem_and_leaves_the_folder_alone(tiny_runs, t
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep")
-    source, target = (tiny_runs / "rgb", tmp_path / "new") if what == "not a stage-1 run" else (tiny_runs / "stage1", out)
+    source, target = (tiny_runs / "latent", tmp_path / "new") if what == "not a stage-1 run" else (tiny_runs / "stage1", out)
     assert main(["export", str(source), "--stage1", "--out", str(target)]) != 0
     error = capsys.readouterr().err
-    assert ("'fit-rgb' run" if what == "not a stage-1 run" else "is not empty") in error and "Traceback" not in error
+    assert ("'fit-latent' run" if what == "not a stage-1 run" else "is not empty") in error and "Traceback" not in error
     assert (out / "mine.txt").read_text() == "keep" and not (tmp_path / "new").exists()
 
 
@@ -209,7 +209,7 @@ def test_no_two_shipped_folders_hold_the_same_large_file_and_every_one_is_used()
     code = "\n".join(p.read_text() for p in package.rglob("*.py"))
     named = {recipe.shipped for recipe in RECIPES.values()} | {
         recipe.settings.get("autoencoder", {}).get("vae", "") for recipe in RECIPES.values()}
-    for kind in (AUTOENCODER, STAGE1):
+    for kind in (AUTOENCODER, STAGE1, RGB_START):
         for name in builtin_names(kind):
             assert f"builtin:{name}" in named or f"builtin:{name}" in code, name
 

@@ -104,6 +104,43 @@ def test_warm_started_rgb_scenes_start_as_the_earlier_runs_mean_scene(rgb_run, o
     assert not torch.allclose(cold.bank.planes[0], model.bank.planes[0])
 
 
+def test_a_compact_rgb_start_gives_new_scenes_the_start_of_the_full_run(rgb_run, objects_32px, tmp_path, capsys):
+    """`export --stage1` of an RGB run keeps its config, MLP and mean scene (float16 planes) and
+    its training seconds; warm scenes started from it are those the full run starts."""
+    from latentscenes.config import load_config
+    from latentscenes.engine.checkpoint import latest_meta, load_checkpoint
+    from latentscenes.recipes.rgb import FitRGBConfig, build_rgb_model
+
+    compact = tmp_path / "rgb-start"
+    assert main(["export", str(rgb_run), "--stage1", "--out", str(compact)]) == 0
+    assert f"init_from={compact}" in capsys.readouterr().out
+    kept, meta = load_checkpoint(compact / "checkpoints")
+    assert set(kept) == {"model.bank.planes"} | {key for key in load_checkpoint(rgb_run / "checkpoints")[0]
+                                                 if key.startswith("model.mlp.")}
+    assert kept["model.bank.planes"].shape[0] == 1 and kept["model.bank.planes"].dtype == torch.float16
+    assert meta["train_seconds"] == latest_meta(rgb_run / "checkpoints")["train_seconds"]
+    models = [build_rgb_model(load_config(FitRGBConfig, overrides=[f"data.root={objects_32px}", *FAST,
+                                                                    f"init_from={start}"]), num_scenes=2)
+              for start in (rgb_run, compact)]
+    torch.testing.assert_close(models[1].bank.planes, models[0].bank.planes, atol=2e-3, rtol=1e-3)
+    for key, value in models[0].mlp.state_dict().items():
+        assert torch.equal(models[1].mlp.state_dict()[key], value), key
+    from latentscenes.engine.runs import open_run
+    from latentscenes.errors import LatentScenesError
+    from latentscenes.recipes.restore import load_trained
+
+    with pytest.raises(LatentScenesError, match=f"holds the mean of its scenes.*init_from={compact}"):
+        load_trained(open_run(compact))  # it is a start, not the scenes it averaged
+
+
+def test_an_unfinished_rgb_run_is_not_exported_as_a_start(objects_32px, tmp_path, capsys):
+    run = tmp_path / "rgb"
+    assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, "fit.steps=2"]) == 0
+    (run / "curve.json").unlink()
+    assert main(["export", str(run), "--stage1", "--out", str(tmp_path / "start")]) == 2
+    assert "has not finished training" in capsys.readouterr().err and not (tmp_path / "start").exists()
+
+
 def test_warm_start_refuses_other_runs_and_other_plane_sizes(rgb_run, objects_32px, tmp_path, capsys):
     def fit(run, *overrides):
         return main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, *overrides])

@@ -36,6 +36,7 @@ from latentscenes.errors import LatentScenesError
 from latentscenes.recipes.fit_phases import fit_phases
 from latentscenes.recipes.rgb import FitRGBConfig, fit_rgb
 from latentscenes.recipes.stage2 import FitLatentConfig, absolute_stage1, fit_stage2
+from latentscenes.weights import is_builtin
 
 __all__ = ["StepSettings", "measure_step_costs", "format_step_costs"]
 
@@ -106,7 +107,7 @@ def _probe(run: RunDir, config, phase: str, folder: Path, settings: StepSettings
     if isinstance(config, FitLatentConfig):
         # stage1 is relative to the run's folder; the probe lives elsewhere
         overrides.append(f"stage1={absolute_stage1(config.stage1, run.root)}")
-    elif config.init_from:
+    elif config.init_from and not is_builtin(config.init_from):
         overrides.append(f"init_from={Path(config.init_from).resolve()}")
     if folder.exists():
         shutil.rmtree(folder)  # a probe interrupted earlier: time it again from the start

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from latentscenes.cli.common import add_command
-from latentscenes.engine.runs import open_finished_run
+from latentscenes.engine.runs import open_finished_run, open_run, run_kind
 from latentscenes.export.writer import write_export
 from latentscenes.recipes.compact_stage1 import write_compact_stage1
 from latentscenes.recipes.restore import load_trained
@@ -27,14 +27,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--stage1", action="store_true",
         help="instead: a compact copy of a stage-1 (train) run with what stage 2 starts from (config, "
         "autoencoder, base planes and MLP, the stage-1 scenes' mean; planes in float16), a run folder that "
-        "`fit --space latent --from DIR` takes; how the shipped builtin:<name> stage-1 runs were made",
+        "`fit --space latent --from DIR` takes; of an RGB run on the stage-1 scenes, what the warm RGB control "
+        "starts from (`fit --space rgb init_from=DIR`). How the shipped builtin:<name> starts were made",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.stage1:
         out = write_compact_stage1(args.run, args.out)
-        print(f"wrote the compact stage-1 run {out} (fit --space latent --from {out})")
+        use = f"fit --space rgb init_from={out}" if run_kind(open_run(out)) == "fit-rgb" else f"fit --space latent --from {out}"
+        print(f"wrote the compact copy {out} ({use})")
         return 0
     run_dir = open_finished_run(args.run)
     model, collection = load_trained(run_dir)

@@ -20,16 +20,17 @@ from latentscenes.recipes.stage2 import FitLatentConfig, build_stage2_model
 def load_trained(run: RunDir) -> tuple[TrainableModel, SceneCollection]:
     """The run's model with its latest checkpoint loaded, and the scenes it learned."""
     kind = run_kind(run)
+    if json.loads((run.root / RUN_FILE).read_text()).get("compact"):
+        use = f"fit --space rgb init_from={run.root}" if kind == "fit-rgb" else f"fit --space latent --from {run.root}"
+        raise LatentScenesError(
+            f"{run.root} is a compact stage-1 run (export --stage1): it holds the mean of its scenes, not the "
+            f"scenes; new scenes start from it with {use}"
+        )
     if kind == "fit-rgb":
         config = load_config(FitRGBConfig, run.config_path)
         collection = load_scenes_from_config(config.data)
         model = build_rgb_model(config, len(collection))
     elif kind == "train":
-        if json.loads((run.root / RUN_FILE).read_text()).get("compact"):
-            raise LatentScenesError(
-                f"{run.root} is a compact stage-1 run (export --stage1): it holds the mean of stage 1's scenes, "
-                f"not the scenes; new scenes start from it with fit --space latent --from {run.root}"
-            )
         config = load_config(TrainConfig, run.config_path)
         collection = load_scenes_from_config(config.data)
         model = build_stage1_model(config, collection, run)

@@ -26,6 +26,7 @@ from latentscenes.recipes.stage import run_stage
 from latentscenes.rendering.config import DecoderConfig, RenderConfig
 from latentscenes.scenes.config import TriPlaneConfig
 from latentscenes.scenes.warm_start import warm_start
+from latentscenes.weights import RGB_START, builtin_folder, is_builtin
 
 
 @dataclass
@@ -35,8 +36,9 @@ class FitRGBConfig:
     data: DataConfig = option(DataConfig(), "which scenes and views")
     init_from: str = option(
         "",
-        "an RGB run on other scenes (e.g. the stage-1 scenes): new scenes start as its mean scene with its "
-        "MLP (same planes and mlp settings); empty: random scenes and MLP, the paper's baseline",
+        "an RGB run on other scenes (e.g. the stage-1 scenes), its compact copy (export --stage1) or "
+        "builtin:<name>, a shipped one: new scenes start as its mean scene with its MLP (same planes and mlp "
+        "settings); empty: random scenes and MLP, the paper's baseline",
     )
     planes: TriPlaneConfig = option(TriPlaneConfig(micro_macro=False), "Tri-Plane sizes")
     mlp: DecoderConfig = option(DecoderConfig(), "the shared MLP")
@@ -84,10 +86,14 @@ def check_rgb_config(config: FitRGBConfig) -> None:
 
 
 def earlier_rgb_run(config: FitRGBConfig) -> RunDir | None:
-    """The finished RGB run named by `init_from` (None when empty); clear errors otherwise."""
+    """The finished RGB run named by `init_from`, a folder or builtin:<name> (None when empty);
+    clear errors otherwise."""
     if not config.init_from:
         return None
-    run = open_run(config.init_from)
+    if is_builtin(config.init_from):
+        run = open_run(builtin_folder(config.init_from, key="init_from", kind=RGB_START))
+    else:
+        run = open_run(config.init_from)
     if run_kind(run) != "fit-rgb":
         raise LatentScenesError(f"init_from={run.root} is a '{run_kind(run)}' run, not an RGB (fit --space rgb) run")
     earlier = load_config(FitRGBConfig, run.config_path)

@@ -1,6 +1,6 @@
 """Weights shipped with the package, each in a folder with `provenance.json`: the command
 that trained them, on which scenes (source meshes), and their measured quality.
-`docs/log/benchmarks.md` records the full reproduction. Three kinds:
+`docs/log/benchmarks.md` records the full reproduction. Four kinds:
 - autoencoders, chosen with `autoencoder.vae=builtin:<name>`: what `save_autoencoder`
   writes (diffusers `config.json` + safetensors and the latent normaliser);
 - stage-1 runs, chosen with `fit --space latent --from builtin:<name>`: a compact stage-1
@@ -9,7 +9,10 @@ that trained them, on which scenes (source meshes), and their measured quality.
   recognised by its `run.json`;
 - learned starts, chosen with `fit --space latent scene_init=learned start=builtin:<name>`:
   what `latentscenes start train` writes (`models.learned_start`: `start.json` and
-  `start.safetensors`), recognised by its `start.json`.
+  `start.safetensors`), recognised by its `start.json`;
+- RGB starts, chosen with `fit --space rgb init_from=builtin:<name>` (the warm RGB control): a
+  compact RGB run on the stage-1 scenes (`recipes.compact_stage1`: its config, MLP and mean
+  scene), recognised by its `run.json` of kind `fit-rgb`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ PROVENANCE = "provenance.json"
 AUTOENCODER = "autoencoder"
 STAGE1 = "stage-1 run"
 START = "learned start"
+RGB_START = "RGB start"
 
 
 def _root() -> Path:
@@ -34,11 +38,13 @@ def _root() -> Path:
 def _kind(folder: Path) -> str:
     if (folder / "start.json").is_file():
         return START
-    return STAGE1 if (folder / "run.json").is_file() else AUTOENCODER
+    if not (folder / "run.json").is_file():
+        return AUTOENCODER
+    return RGB_START if json.loads((folder / "run.json").read_text())["kind"] == "fit-rgb" else STAGE1
 
 
 def builtin_names(kind: str = AUTOENCODER) -> list[str]:
-    """Names of the shipped weights of `kind` (autoencoders, stage-1 runs or learned starts)."""
+    """Names of the shipped weights of `kind` (autoencoders, stage-1 runs, learned or RGB starts)."""
     return sorted(p.name for p in _root().iterdir() if (p / PROVENANCE).is_file() and _kind(p) == kind)
 
 
