@@ -2,7 +2,7 @@
 
 import pytest
 
-from latentscenes.evaluation.curves import late_rise, matched_speedup, near_plateau_speedup, time_to_reach, value_at
+from latentscenes.evaluation.curves import late_rise, matched_speedup, time_to_reach, value_at
 
 
 def curve(*pairs):
@@ -53,13 +53,12 @@ def test_late_rise_is_small_at_a_plateau_and_large_while_rising():
     assert abs(late_rise(flat)) < 0.1
 
 
-def test_near_plateau_speedup_is_measured_one_db_below_the_slow_runs_end():
+def test_the_matched_speedup_one_db_below_the_slow_runs_end():
     fast = curve((2, 18.0), (4, 20.0), (8, 21.5))
     slow = curve((10, 16.0), (30, 20.0), (50, 22.0), (70, 22.0))
-    result = near_plateau_speedup(fast, slow)
-    assert result["matched"]["psnr"] == pytest.approx(21.0)
-    assert result["matched"]["fast_seconds"] == pytest.approx(4 + 4 * 2 / 3)
-    assert result["matched"]["slow_seconds"] == pytest.approx(40.0)
-    assert result["slow"] == {"final": 22.0, "late_rise": pytest.approx(0.0)}
-    assert result["fast"]["final"] == 21.5 and result["fast"]["late_rise"] == pytest.approx(1.5 * 2 / 4)
-    assert near_plateau_speedup(fast, slow, margin=0.2)["matched"]["speedup"] is None
+    result = matched_speedup(fast, slow, target=22.0 - 1.0)
+    assert result["psnr"] == pytest.approx(21.0)
+    assert result["fast_seconds"] == pytest.approx(4 + 4 * 2 / 3)
+    assert result["slow_seconds"] == pytest.approx(40.0)
+    assert result["speedup"] == pytest.approx(40.0 / (4 + 4 * 2 / 3))
+    assert matched_speedup(fast, slow, target=22.0 - 0.2)["speedup"] is None  # the fast run never gets there

@@ -66,15 +66,3 @@ def matched_speedup(fast: list[dict], slow: list[dict], key: str = KEY, target: 
     if fast_seconds is not None and slow_seconds is not None:
         speedup = slow_seconds / fast_seconds if fast_seconds else float("inf")
     return {"psnr": target, "fast_seconds": fast_seconds, "slow_seconds": slow_seconds, "speedup": speedup}
-
-
-def near_plateau_speedup(fast: list[dict], slow: list[dict], margin: float = 1.0, key: str = KEY) -> dict:
-    """The comparison at the slow run's plateau: each curve's final value and `late_rise` (how
-    far from its plateau it still was), and `matched_speedup` at the slow run's final value
-    minus `margin` dB (a PSNR near its plateau, not an early point both pass quickly).
-    Returns {"fast": {"final", "late_rise"}, "slow": {...}, "matched": matched_speedup(...)}."""
-    ends = {
-        name: {"final": float(points[-1][key]), "late_rise": late_rise(points, key)}
-        for name, points in (("fast", fast), ("slow", slow))
-    }
-    return {**ends, "matched": matched_speedup(fast, slow, key, target=ends["slow"]["final"] - margin)}
