@@ -115,16 +115,58 @@ def test_stopping_a_training_ends_its_child(tmp_path):
     from latentscenes.engine.fresh_process import FreshTraining
     from latentscenes.recipes.rgb import FitRGBConfig
 
+    training = FreshTraining(tmp_path / "run", FitRGBConfig, "fit-rgb", _wait_a_long_time(), None, [])
+    child = _child_of(tmp_path / "run")
+    training.stop()
+    assert not _alive(child)
+
+
+@pytest.mark.slow
+def test_trainings_in_turn_run_one_after_the_other_and_stop_at_the_first_error(tmp_path):
+    from latentscenes.engine.fresh_process import TrainingsInTurn
+    from latentscenes.errors import DataError
+    from latentscenes.recipes.rgb import FitRGBConfig
+
+    def training(name, fit):
+        return (tmp_path / name, FitRGBConfig, "fit-rgb", fit, None, []), {"threads": 1}
+
+    (run_a, a), (run_b, b) = TrainingsInTurn([training("a", _stamp_start_and_end), training("b", _stamp_start_and_end)]).results()
+    a, b = a["history"][0], b["history"][0]
+    assert a["end"] <= b["start"], (a, b)  # the second started after the first ended
+    assert run_a.root == tmp_path / "a" and run_b.root == tmp_path / "b"
+    failing = TrainingsInTurn([training("c", _raise_a_data_error), training("d", _stamp_start_and_end)])
+    with pytest.raises(DataError, match="no scenes here"):
+        failing.results()
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_stopping_trainings_in_turn_ends_the_one_training_and_starts_no_other(tmp_path):
+    from latentscenes.engine.fresh_process import TrainingsInTurn
+    from latentscenes.recipes.rgb import FitRGBConfig
+
+    trainings = TrainingsInTurn([((tmp_path / name, FitRGBConfig, "fit-rgb", _wait_a_long_time(), None, []), {})
+                                 for name in ("a", "b")])
+    child = _child_of(tmp_path / "a")
+    trainings.stop()
+    assert not _alive(child) and not (tmp_path / "b").exists()
+
+
+def _wait_a_long_time():
+    """orphan_parent's stand-in training, which writes its pid and waits: a spawned child must
+    import it by module name."""
     sys.path.insert(0, str(Path(__file__).parent))
     try:
         from orphan_parent import wait_a_long_time
     finally:
         sys.path.pop(0)
-    training = FreshTraining(tmp_path / "run", FitRGBConfig, "fit-rgb", wait_a_long_time, None, [])
+    return wait_a_long_time
+
+
+def _child_of(run: Path) -> int:
+    """The pid that the stand-in training in `run` wrote once it started."""
     deadline = time.monotonic() + 120
-    while not (tmp_path / "run" / "child.pid").is_file():
+    while not (run / "child.pid").is_file():
         assert time.monotonic() < deadline, "the child never started"
         time.sleep(0.2)
-    child = int((tmp_path / "run" / "child.pid").read_text())
-    training.stop()
-    assert not _alive(child)
+    return int((run / "child.pid").read_text())

@@ -84,10 +84,58 @@ class FreshTraining:
         return open_run(self.folder), value
 
     def stop(self) -> None:
-        if self._process.is_alive():
-            self._process.terminate()
+        self.terminate()
         self._process.join()
         self._receive.close()
+
+    def terminate(self) -> None:
+        """End the child if it still trains; `result()` then raises. Safe from another thread."""
+        if self._process.is_alive():
+            self._process.terminate()
+
+
+class TrainingsInTurn:
+    """Several `FreshTraining`s, one after the other, beside the caller (`demo` trains the cold
+    and the warm RGB baselines in turn beside stage 1 and stage 2). `trainings` holds each
+    one's `FreshTraining` arguments; `results()` waits for all of them, in order, and raises
+    the first error; `stop()` ends the one training and starts no other."""
+
+    def __init__(self, trainings: list[tuple[tuple, dict]]) -> None:
+        self._trainings = trainings
+        self._results: list[tuple[RunDir, dict]] = []
+        self._error: BaseException | None = None
+        self._current: FreshTraining | None = None
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._train_all, name="trainings in turn", daemon=True)
+        self._thread.start()
+
+    def _train_all(self) -> None:
+        try:
+            for args, kwargs in self._trainings:
+                with self._lock:
+                    if self._stopped:
+                        return
+                    self._current = FreshTraining(*args, **kwargs)
+                try:
+                    self._results.append(self._current.result())
+                finally:
+                    self._current.stop()
+        except BaseException as error:  # noqa: BLE001 - raised again by results()
+            self._error = error
+
+    def results(self) -> list[tuple[RunDir, dict]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._results
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._current is not None:
+                self._current.terminate()
+        self._thread.join()
 
 
 def _train_and_send(send, *args) -> None:
