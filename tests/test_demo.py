@@ -17,7 +17,7 @@ from latentscenes.cli.main import main
 from latentscenes.engine.runs import open_run
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.catalog import RECIPES as CATALOG
-from latentscenes.studies.demo import RECIPES, DemoSettings, shipped_stage1_for
+from latentscenes.studies.demo import RECIPES, DemoSettings, shipped_rgb_start_for, shipped_stage1_for
 from latentscenes.weights import provenance
 
 FAST_RENDER = ["render.samples=8", "render.importance_samples=8", "logging.backend=none"]
@@ -79,7 +79,26 @@ def test_demo_runs_both_stages_and_the_baseline_and_compares_them(demo):
     side_by_side = threads >= 2  # then the RGB baseline trained beside stages 1 and 2, each with half
     assert summary["threads"] == {"side_by_side": side_by_side, "rgb": threads // 2 if side_by_side else threads,
                                   "stage1_and_latent": threads - threads // 2 if side_by_side else threads}
-    assert ("trained beside stages 1 and 2" in printed) == side_by_side
+    assert ("trained one after the other beside stages 1 and 2" in printed) == side_by_side
+
+
+@pytest.mark.slow  # the demo fixture
+def test_the_warm_rgb_control_starts_from_an_rgb_run_on_the_stage1_scenes_and_is_compared(demo):
+    """No shipped RGB start fits pybullet objects: the demo trains one on the stage-1 scenes,
+    and the warm control on the new scenes starts from its mean scene and MLP."""
+    out, printed = demo
+    summary = json.loads((out / "demo.json").read_text())
+    start = out / "runs" / "rgb-stage1"
+    configs = {name: yaml.safe_load((out / "runs" / name / "config.yaml").read_text()) for name in ("rgb-stage1", "rgb-warm")}
+    assert configs["rgb-stage1"]["data"]["start"] == 0 and configs["rgb-stage1"]["data"]["count"] == summary["data"]["stage1_scenes"]
+    assert configs["rgb-warm"]["init_from"] == str(start.resolve()) and configs["rgb-warm"]["fit"]["steps"] == 4
+    assert configs["rgb-warm"]["data"]["start"] == summary["data"]["new_start"]
+    assert summary["rgb_start"]["source"] == str(start.resolve()) and "trained here" in summary["rgb_start"]["why"]
+    methods = summary["comparison"]["methods"]
+    assert methods["warm_rgb"]["one_time_seconds"]["earlier_rgb"] == summary["rgb_start"]["train_seconds"] > 0
+    assert "warm_rgb" in summary["comparison"]["latent_vs"] and "latent vs RGB, warm start" in printed
+    evaluation = json.loads((out / "runs" / "rgb-warm" / "eval.json").read_text())
+    assert methods["warm_rgb"]["held_out"]["psnr"] == evaluation["mean"]["test"]["psnr"]
 
 
 @pytest.mark.slow  # the demo fixture: three training runs in fresh processes and a report
@@ -90,13 +109,14 @@ def test_demo_writes_the_report_and_prints_its_path(demo, tmp_path):
     methods = json.loads((out / "demo.json").read_text())["comparison"]["methods"]
     # the verdict states the demo's own figures: both PSNRs, and the time to the same target as compare's
     assert f"latent {methods['latent']['held_out']['psnr']:.2f} dB vs RGB {methods['rgb']['held_out']['psnr']:.2f} dB" in page
-    assert "Near RGB's plateau:" in page and f"{methods['rgb']['curve_end'] - 1:.2f} dB on the evaluation views" in page
+    # the warm control's verdict too, at the same target: 1 dB below the cold RGB curve's end
+    assert page.count(f"{methods['rgb']['curve_end'] - 1:.2f} dB on the evaluation views (1 dB below the curve end of rgb)") == 2
     if find_chromium() is None:
         pytest.skip("chromium is not installed (.ci/run installs it)")
     state, errors = open_and_check(find_chromium(), out / "report.html", tmp_path / "demo-report.png")
     assert errors == []
     assert all(i["complete"] and i["width"] > 0 for i in state["images"]), state
-    assert len(state["videos"]) == 3 and all(v["ready"] >= 2 for v in state["videos"]), state  # one per run
+    assert len(state["videos"]) == 4 and all(v["ready"] >= 2 for v in state["videos"]), state  # one per run
 
 
 def shipped_stage1(recipe: str) -> str:
@@ -250,3 +270,22 @@ def test_one_at_a_time_reaches_the_demo_settings(monkeypatch, tmp_path, flag, si
 
     argv = ["demo", "--out", str(tmp_path / "demo"), "--source", "pybullet-objects", *flag]
     assert settings_passed_to(monkeypatch, demo_cli, "run_demo", argv).side_by_side is side_by_side
+
+
+@pytest.mark.parametrize(
+    ("change", "shipped"),
+    [
+        ({}, True),
+        ({"overrides": ("rgb.fit.steps=10", "latent.encode.steps=10", "scenes.steps=10")}, True),
+        ({"overrides": ("rgb.planes.channels=16",)}, False),
+        ({"overrides": ("rgb.mlp.hidden=32",)}, False),
+        ({"source": "flightgear-aircraft"}, False),
+        ({"meshes": TORCS_STAGE1_MESHES[1:]}, False),
+    ],
+)
+def test_the_shipped_rgb_start_serves_only_the_cars_and_planes_it_was_trained_on(tmp_path, change, shipped):
+    change = dict(change)
+    meshes = change.pop("meshes", list(reversed(TORCS_STAGE1_MESHES)))
+    source, why = shipped_rgb_start_for(DemoSettings(out=tmp_path, **change), meshes)
+    assert (source == "builtin:torcs-cars-rgb") is shipped and (source is None) is (not shipped)
+    assert ("shipped with the package" in why) is shipped and ("trained here" in why) is (not shipped)

@@ -20,13 +20,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "(the one shipped with the package for --recipe, trained once on exactly the build's stage-1\n"
             "cars; trained here on the stage-1 scenes for other data or --train-stage1),\n"
             "learn a few scenes of other meshes in its latent space (stage 2), fit the cold-start RGB\n"
-            "Tri-Plane baseline on the same scenes to its plateau, and print `latentscenes compare` of the\n"
-            "two: held-out and training-view PSNR, how close each curve ended to its plateau, and the\n"
-            "seconds per scene each took to reach the RGB curve's end - 1 dB, with the one-time costs\n"
-            "(autoencoder, stage 1) amortised over 17, 100 and 1000 scenes. Writes OUT/report.html and\n"
-            "OUT/demo.json. The RGB baseline trains beside stages 1 and 2 (half of torch's threads each;\n"
-            "--one-at-a-time to run it after them). Each run is a named recipe (`latentscenes recipes`)\n"
-            "with the demo's views and curve points. Re-running with the same --out resumes instead of redoing."
+            "Tri-Plane baseline on the same scenes to its plateau, then the warm RGB control (from the mean\n"
+            "scene and MLP of an RGB run on the stage-1 scenes: builtin:torcs-cars-rgb for the stage-1 cars it\n"
+            "was trained on, else trained here), and print `latentscenes compare` of the three: held-out and\n"
+            "training-view PSNR, how close each curve ended to its plateau, and the seconds per scene each\n"
+            "took to reach the cold RGB curve's end - 1 dB, with the one-time costs (autoencoder, stage 1,\n"
+            "the warm start's RGB run) amortised over 17, 100 and 1000 scenes. Writes OUT/report.html and\n"
+            "OUT/demo.json. The RGB runs train one after the other beside stages 1 and 2 (half of torch's\n"
+            "threads each; --one-at-a-time to run them after). Each run is a named recipe (`latentscenes\n"
+            "recipes`) with the demo's views and curve points. Re-running with the same --out resumes."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -61,7 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--flightgear-root", help="an extracted flightgear-data-ai tree (default: fetch and cache it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--one-at-a-time", action="store_true",
-                        help="train the RGB baseline after stage 2 with all of torch's threads, instead of beside "
+                        help="train the RGB runs after stage 2 with all of torch's threads, instead of beside "
                         "stage 1 and stage 2 with half of them (the default when there are two or more)")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",

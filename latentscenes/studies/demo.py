@@ -11,11 +11,15 @@
    project's settings, so the demo leaves them alone, and both methods' costs grow with the cars
    (two take ~11 minutes on 2 cores; a step of four renders twice the rays).
 4. The cold-start RGB Tri-Plane baseline (`fit --space rgb`, recipe `rgb`) on the same cars,
-   run to its plateau.
-5. `latentscenes compare` of the two runs: held-out (test) and training-view PSNR and their
-   gap, how close each curve ended to its plateau, the seconds per scene each took to reach
-   the RGB curve's end - 1 dB (a PSNR near RGB's plateau) and the speed-up, with the one-time
-   costs (the autoencoder, stage 1) amortised over N = 17, 100 and 1000 new scenes.
+   run to its plateau, then the warm RGB control: the same recipe from the mean scene and MLP
+   of an RGB run on the stage-1 cars (`init_from=builtin:torcs-cars-rgb`, shipped for exactly
+   these cars like stage 1, or trained here on the stage-1 scenes), the head start stage 2
+   gets from stage 1.
+5. `latentscenes compare` of the runs: held-out (test) and training-view PSNR and their gap,
+   how close each curve ended to its plateau, the seconds per scene each took to reach the
+   cold RGB curve's end - 1 dB (a PSNR near RGB's plateau) and the speed-ups against cold and
+   warm RGB, with the one-time costs (the autoencoder, stage 1, the warm control's RGB run)
+   amortised over N = 17, 100 and 1000 new scenes.
 6. Write `report.html` (`latentscenes report` of the runs): the verdict, tables, curves,
    held-out views and turntables in one self-contained page.
 
@@ -24,10 +28,10 @@ Each run's settings are its named recipe with the demo's views and curve points
 the runs instead of redoing them.
 
 Each training run gets a fresh process (`engine.fresh_process`) and evaluates itself on its
-test and training views before it ends. With two or more torch threads the RGB baseline trains
-beside stage 1 and stage 2 (they depend on each other, it on neither), each side with half the
-threads: the per-scene times compare runs that had the same share of the machine, and the
-demo's wall time is about the longer side's.
+test and training views before it ends. With two or more torch threads the RGB runs train, one
+after the other, beside stage 1 and stage 2 (they depend on each other, the RGB runs on neither),
+each side with half the threads: the per-scene times compare runs that had the same share of the
+machine, and the demo's wall time is about the longer side's.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
 from latentscenes.config import load_config, merged
 from latentscenes.data import SceneCollection, load_scenes_from_config
-from latentscenes.engine.fresh_process import FreshTraining, side_by_side_threads, train_in_fresh_process
+from latentscenes.engine.fresh_process import TrainingsInTurn, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import RunDir, open_run
 from latentscenes.errors import LatentScenesError
 from latentscenes.evaluation.evaluate import evaluate_autoencoder
@@ -57,13 +61,19 @@ from latentscenes.recipes.stage2 import FitLatentConfig, fit_stage2, stage1_fold
 from latentscenes.reports.page import ReportSettings, write_report
 from latentscenes.reports.turntables import TurntableSettings
 from latentscenes.studies.compare import CompareSettings, compare_runs, format_comparison
-from latentscenes.weights import is_builtin, provenance
+from latentscenes.weights import RGB_START, builtin_folder, is_builtin, provenance
 
 
 # The latent recipes the demo can run: those whose stage-1 recipe ships a stage 1 for its cars.
 RECIPES = {name: recipe for name, recipe in CATALOG.items() if recipe.stage == "latent" and CATALOG[recipe.stage1].shipped}
 DEFAULT_RECIPE = "latent-1x-short"
 RGB_RECIPE = "rgb"
+# What the warm RGB control starts from where the build's stage-1 cars are the ones it was trained on.
+SHIPPED_RGB_START = "builtin:torcs-cars-rgb"
+# The warm control passes cold RGB's plateau - 1 dB within ~130 steps on validation cars
+# (docs/log/learned-start.md): 300 steps with a curve point every 50 find where. They are the
+# first 300 of the 1000 that take it to its plateau (the recipe's learning rate decays every 500).
+WARM_RGB = {"fit": {"steps": 300}, "eval": {"every": 50}}
 # What only the demo decides over its recipes: no validation views (it chooses no settings), and
 # curves on all 10 test views of every car, so they end at the PSNR it reports. A curve point of
 # a full-resolution latent run renders and decodes 128 px views, which every 50 steps would cost
@@ -149,16 +159,27 @@ def run_demo(settings: DemoSettings) -> dict:
         "new": [f"data.root={data}", f"data.start={new_start}", f"data.count={settings.new_scenes}"],
     }
     shipped, why = shipped_stage1_for(settings, train_group["meshes"])
+    shipped_rgb, rgb_why = shipped_rgb_start_for(settings, train_group["meshes"])
     quiet = [] if settings.progress else ["logging.progress=false"]
     runs = settings.out / "runs"
     split = side_by_side_threads(settings.side_by_side)
     side_by_side = split is not None
     own_threads, rgb_threads = split or (torch.get_num_threads(),) * 2
-    rgb_run = (runs / "rgb", FitRGBConfig, "fit-rgb", FitThenEvaluate(fit_rgb), None,
-               [*select["new"], *(["logging.progress=false"] if side_by_side else quiet),
-                *_overrides_of(settings.overrides, "rgb")])
-    # Beside stage 1 and stage 2 the RGB run shows no progress bar: two would garble one terminal.
-    rgb_beside = FreshTraining(*rgb_run, threads=rgb_threads, base=rgb_settings) if side_by_side else None
+    rgb_start = shipped_rgb or str((runs / "rgb-stage1").resolve())
+    # Beside stage 1 and stage 2 the RGB runs show no progress bar: two would garble one terminal.
+    rgb_quiet = ["logging.progress=false"] if side_by_side else quiet
+    rgb_overrides = _overrides_of(settings.overrides, "rgb")
+
+    def rgb_training(name: str, fit: Callable, selection: str, base: dict, *extra: str) -> tuple[tuple, dict]:
+        args = (runs / name, FitRGBConfig, "fit-rgb", fit, None, [*select[selection], *extra, *rgb_quiet, *rgb_overrides])
+        return args, {"threads": rgb_threads, "base": base}
+
+    rgb_runs = [
+        rgb_training("rgb", FitThenEvaluate(fit_rgb), "new", rgb_settings),
+        *([] if shipped_rgb else [rgb_training("rgb-stage1", fit_rgb, "stage1", CATALOG[RGB_RECIPE].settings)]),
+        rgb_training("rgb-warm", FitThenEvaluate(fit_rgb), "new", merged(rgb_settings, WARM_RGB), f"init_from={rgb_start}"),
+    ]
+    rgb_beside = TrainingsInTurn(rgb_runs) if side_by_side else None
     try:
         if shipped:
             stage1 = open_run(stage1_folder(shipped, runs))
@@ -172,13 +193,14 @@ def run_demo(settings: DemoSettings) -> dict:
             [*select["new"], f"stage1={shipped or stage1_reference(stage1.root, runs / 'latent')}", *quiet,
              *_overrides_of(settings.overrides, "latent")], own_threads, latent_settings,
         )
-        rgb, _ = rgb_beside.result() if rgb_beside else train_in_fresh_process(*rgb_run, base=rgb_settings)
+        rgb_results = (rgb_beside or TrainingsInTurn(rgb_runs)).results()
     finally:
         if rgb_beside:
             rgb_beside.stop()
+    (rgb, _), (warm, _) = rgb_results[0], rgb_results[-1]
     stage1_config = load_config(TrainConfig, stage1.config_path)
     new_cars = load_scenes_from_config(load_config(FitLatentConfig, latent.config_path).data)
-    comparison = compare_runs(CompareSettings(latent=latent.root, rgb=rgb.root))
+    comparison = compare_runs(CompareSettings(latent=latent.root, rgb=rgb.root, warm_rgb=warm.root))
     for name, run in (("latent", latent), ("rgb", rgb)):
         comparison["methods"][name]["render_ms_128"] = _render_ms_128(run)
     summary = {
@@ -190,10 +212,12 @@ def run_demo(settings: DemoSettings) -> dict:
         "stage1": {"source": shipped or str(stage1.root), "why": why,
                    "train_seconds": one_time_seconds(stage1)["stage1"],
                    "autoencoder_on_new_cars": _stage1_reconstruction(stage1, new_cars)},
+        "rgb_start": {"source": rgb_start, "why": rgb_why,
+                      "train_seconds": comparison["methods"]["warm_rgb"]["one_time_seconds"]["earlier_rgb"]},
         "comparison": comparison,
         "threads": {"side_by_side": side_by_side, "stage1_and_latent": own_threads, "rgb": rgb_threads},
     }
-    report_runs = [latent.root, rgb.root] + ([] if shipped else [stage1.root])
+    report_runs = [latent.root, rgb.root, warm.root] + ([] if shipped else [stage1.root])
     summary["report"] = str(write_report(report_runs, settings.out / "report.html", DEMO_REPORT))
     atomic_write_json(settings.out / "demo.json", summary)
     return summary
@@ -203,11 +227,25 @@ def shipped_stage1_for(settings: DemoSettings, stage1_meshes: list[str]) -> tupl
     """The shipped stage 1 when it was trained on exactly this build's stage-1 meshes and
     nothing asks for another one, else None; and why, in words."""
     shipped = CATALOG[RECIPES[settings.recipe].stage1].shipped
-    trained_on = provenance(shipped)["trained_on"]
     if settings.train_stage1:
         return None, "trained here (--train-stage1)"
     if _overrides_of(settings.overrides, ""):
         return None, "trained here: the demo was given stage-1 overrides"
+    return _shipped_for_these_cars(shipped, settings, stage1_meshes)
+
+
+def shipped_rgb_start_for(settings: DemoSettings, stage1_meshes: list[str]) -> tuple[str | None, str]:
+    """The shipped RGB start of the warm control when it was trained on exactly this build's
+    stage-1 meshes with the planes and MLP of the demo's RGB runs, else None; and why, in words."""
+    rgb = load_config(FitRGBConfig, overrides=_overrides_of(settings.overrides, "rgb"), base=demo_settings(RGB_RECIPE))
+    shipped = load_config(FitRGBConfig, builtin_folder(SHIPPED_RGB_START, kind=RGB_START) / "config.yaml")
+    if (rgb.planes, rgb.mlp) != (shipped.planes, shipped.mlp):
+        return None, "trained here: the demo's rgb overrides change the planes or the MLP"
+    return _shipped_for_these_cars(SHIPPED_RGB_START, settings, stage1_meshes)
+
+
+def _shipped_for_these_cars(shipped: str, settings: DemoSettings, stage1_meshes: list[str]) -> tuple[str | None, str]:
+    trained_on = provenance(shipped)["trained_on"]
     same_cars = settings.source == "torcs" and settings.size == trained_on["size"]
     if not same_cars or sorted(stage1_meshes) != sorted(trained_on["meshes"]):
         return None, (
@@ -242,7 +280,7 @@ def _render_line(methods: dict) -> str:
 
 def _threads_line(threads: dict) -> str:
     if threads["side_by_side"]:
-        return (f"the RGB baseline trained beside stages 1 and 2: {threads['rgb']} and "
+        return (f"the RGB runs trained one after the other beside stages 1 and 2: {threads['rgb']} and "
                 f"{threads['stage1_and_latent']} torch threads")
     return f"one run at a time, {threads['rgb']} torch threads each"
 
@@ -280,6 +318,9 @@ def format_summary(summary: dict) -> str:
         f"in stage 1 ({data['stage1_scenes']} scenes from {len(data['stage1_meshes'])} other meshes)",
         f"stage 1: {stage1['source']}, {stage1['why']} ({stage1['train_seconds']:.0f} s of training; "
         f"autoencoder {summary['autoencoder']['source']})",
+        f"warm RGB: new RGB scenes start as the mean scene, with the MLP, of an RGB run on the stage-1 scenes: "
+        f"{summary['rgb_start']['source']}, {summary['rgb_start']['why']} "
+        f"({summary['rgb_start']['train_seconds']:.0f} s of training)",
         format_comparison(summary["comparison"]),
         _render_line(summary["comparison"]["methods"]),
         _threads_line(summary["threads"]),
