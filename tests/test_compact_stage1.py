@@ -82,7 +82,7 @@ def test_fit_from_it_learns_the_new_scene_as_from_the_full_run(tiny_runs, compac
 
 
 def test_it_cannot_stand_in_for_the_scenes_it_averaged(compact):
-    with pytest.raises(Exception, match="compact stage-1 run"):
+    with pytest.raises(Exception, match="compact copy of a run"):
         load_trained(open_run(compact))
 
 

@@ -133,6 +133,31 @@ def test_a_compact_rgb_start_gives_new_scenes_the_start_of_the_full_run(rgb_run,
         load_trained(open_run(compact))  # it is a start, not the scenes it averaged
 
 
+def test_the_shipped_rgb_start_starts_the_rgb_recipes_scenes_and_an_unknown_one_is_named(objects_32px, capsys, tmp_path):
+    """builtin:torcs-cars-rgb (the demo's warm start) fits recipe `rgb`'s planes and MLP; its
+    float16 mean scene becomes every new scene."""
+    from latentscenes.config import load_config
+    from latentscenes.engine.checkpoint import load_checkpoint
+    from latentscenes.recipes.catalog import RECIPES
+    from latentscenes.recipes.rgb import FitRGBConfig, build_rgb_model
+    from latentscenes.weights import RGB_START, builtin_folder, builtin_names, provenance
+
+    assert builtin_names(RGB_START) == ["torcs-cars-rgb"]
+    config = load_config(FitRGBConfig, overrides=[f"data.root={objects_32px}", "init_from=builtin:torcs-cars-rgb"],
+                         base=RECIPES["rgb"].settings)
+    shipped, meta = load_checkpoint(builtin_folder("builtin:torcs-cars-rgb", kind=RGB_START) / "checkpoints")
+    assert shipped["model.bank.planes"].dtype == torch.float16 and meta["scenes_averaged"] == 59
+    model = build_rgb_model(config, num_scenes=2)
+    assert torch.equal(model.bank.planes[1], shipped["model.bank.planes"][0].float())
+    record = provenance("builtin:torcs-cars-rgb")
+    assert record["train_seconds"] == pytest.approx(meta["train_seconds"], abs=0.01)
+    assert not set(record["trained_on"]["meshes"]) & set(record["heldout_meshes"])
+    run = tmp_path / "r"
+    assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), "init_from=builtin:nothing"]) == 2
+    error = capsys.readouterr().err
+    assert "config key 'init_from'" in error and "builtin:torcs-cars-rgb" in error and not run.exists()
+
+
 def test_an_unfinished_rgb_run_is_not_exported_as_a_start(objects_32px, tmp_path, capsys):
     run = tmp_path / "rgb"
     assert main(["fit", "--space", "rgb", "--data", str(objects_32px), "--run", str(run), *FAST, "fit.steps=2"]) == 0

@@ -95,9 +95,13 @@ def write_compact_stage1(run_path: str | Path, out: str | Path, half: bool = Tru
 
 def _open_start_run(folder: str | Path) -> RunDir:
     """A finished stage-1 run or a finished RGB run; any other is a `LatentScenesError`."""
-    if run_kind(open_run(folder)) == "fit-rgb":
-        return open_finished_run(folder)
-    return open_stage1_run(folder)
+    run = open_run(folder)
+    if json.loads((run.root / RUN_FILE).read_text()).get("compact"):
+        raise LatentScenesError(f"{run.root} is a compact copy already (export --stage1)")
+    kind = run_kind(run)
+    if kind not in ("train", "fit-rgb"):
+        raise LatentScenesError(f"{run.root} is a '{kind}' run, not a stage-1 (train) or RGB (fit --space rgb) run")
+    return open_finished_run(folder) if kind == "fit-rgb" else open_stage1_run(folder)
 
 
 def _keep_autoencoder(run: RunDir, config: TrainConfig, out: Path) -> None:

@@ -23,7 +23,7 @@ def load_trained(run: RunDir) -> tuple[TrainableModel, SceneCollection]:
     if json.loads((run.root / RUN_FILE).read_text()).get("compact"):
         use = f"fit --space rgb init_from={run.root}" if kind == "fit-rgb" else f"fit --space latent --from {run.root}"
         raise LatentScenesError(
-            f"{run.root} is a compact stage-1 run (export --stage1): it holds the mean of its scenes, not the "
+            f"{run.root} is a compact copy of a run (export --stage1): it holds the mean of its scenes, not the "
             f"scenes; new scenes start from it with {use}"
         )
     if kind == "fit-rgb":

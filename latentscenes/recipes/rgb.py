@@ -86,8 +86,8 @@ def check_rgb_config(config: FitRGBConfig) -> None:
 
 
 def earlier_rgb_run(config: FitRGBConfig) -> RunDir | None:
-    """The finished RGB run named by `init_from`, a folder or builtin:<name> (None when empty);
-    clear errors otherwise."""
+    """The RGB run named by `init_from` (its latest checkpoint is the start), a folder or
+    builtin:<name> (None when empty); clear errors otherwise."""
     if not config.init_from:
         return None
     if is_builtin(config.init_from):
@@ -96,16 +96,21 @@ def earlier_rgb_run(config: FitRGBConfig) -> RunDir | None:
         run = open_run(config.init_from)
     if run_kind(run) != "fit-rgb":
         raise LatentScenesError(f"init_from={run.root} is a '{run_kind(run)}' run, not an RGB (fit --space rgb) run")
-    earlier = load_config(FitRGBConfig, run.config_path)
+    mismatch = warm_start_mismatch(load_config(FitRGBConfig, run.config_path), config)
+    if mismatch:
+        raise LatentScenesError(f"{mismatch} (init_from={run.root}): a warm start needs the same planes and MLP")
+    return run
+
+
+def warm_start_mismatch(earlier: FitRGBConfig, config: FitRGBConfig) -> str | None:
+    """What keeps RGB scenes of `config` from starting as the mean scene of a run of `earlier`
+    (the plane sizes and the MLP), in words; None when they can."""
     for key in ("channels", "resolution", "micro_macro", "micro_channels", "num_bases"):
         if getattr(earlier.planes, key) != getattr(config.planes, key):
-            raise LatentScenesError(
-                f"config key 'planes.{key}' is {getattr(config.planes, key)} but init_from={run.root} has "
-                f"{getattr(earlier.planes, key)}: a warm start needs the same planes"
-            )
+            return f"config key 'planes.{key}' is {getattr(config.planes, key)}, the earlier run's {getattr(earlier.planes, key)}"
     if earlier.mlp != config.mlp:
-        raise LatentScenesError(f"config section 'mlp' differs from init_from={run.root}'s: a warm start needs the same MLP")
-    return run
+        return "config section 'mlp' differs from the earlier run's"
+    return None
 
 
 def fit_rgb(config: FitRGBConfig, run: RunDir, resume: bool = False, stop_after: int | None = None) -> LoopState:
