@@ -143,6 +143,7 @@ def test_trainings_in_turn_run_one_after_the_other_and_stop_at_the_first_error(t
 @pytest.mark.slow
 def test_stopping_trainings_in_turn_ends_the_one_training_and_starts_no_other(tmp_path):
     from latentscenes.engine.fresh_process import TrainingsInTurn
+    from latentscenes.errors import LatentScenesError
     from latentscenes.recipes.rgb import FitRGBConfig
 
     trainings = TrainingsInTurn([((tmp_path / name, FitRGBConfig, "fit-rgb", _wait_a_long_time(), None, []), {})
@@ -150,6 +151,8 @@ def test_stopping_trainings_in_turn_ends_the_one_training_and_starts_no_other(tm
     child = _child_of(tmp_path / "a")
     trainings.stop()
     assert not _alive(child) and not (tmp_path / "b").exists()
+    with pytest.raises(LatentScenesError, match="stopped after 0 of 2 trainings"):
+        trainings.results()
 
 
 def _wait_a_long_time():

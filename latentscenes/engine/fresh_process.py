@@ -126,8 +126,10 @@ class TrainingsInTurn:
 
     def results(self) -> list[tuple[RunDir, dict]]:
         self._thread.join()
-        if self._error is not None:
+        if self._error is not None and not self._stopped:
             raise self._error
+        if len(self._results) < len(self._trainings):
+            raise LatentScenesError(f"stopped after {len(self._results)} of {len(self._trainings)} trainings")
         return self._results
 
     def stop(self) -> None:
