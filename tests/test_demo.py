@@ -14,6 +14,7 @@ from baselines import best_constant_psnr
 from chromium import find_chromium, open_and_check
 
 from latentscenes.cli.main import main
+from latentscenes.engine.checkpoint import latest_meta
 from latentscenes.engine.runs import open_run
 from latentscenes.recipes.restore import load_trained
 from latentscenes.recipes.catalog import RECIPES as CATALOG
@@ -95,7 +96,8 @@ def test_the_warm_rgb_control_starts_from_an_rgb_run_on_the_stage1_scenes_and_is
     assert configs["rgb-warm"]["data"]["start"] == summary["data"]["new_start"]
     assert summary["rgb_start"]["source"] == str(start.resolve()) and "trained here" in summary["rgb_start"]["why"]
     methods = summary["comparison"]["methods"]
-    assert methods["warm_rgb"]["one_time_seconds"]["earlier_rgb"] == summary["rgb_start"]["train_seconds"] > 0
+    trained = latest_meta(start / "checkpoints")["train_seconds"]
+    assert methods["warm_rgb"]["one_time_seconds"]["earlier_rgb"] == summary["rgb_start"]["train_seconds"] == trained > 0
     assert "warm_rgb" in summary["comparison"]["latent_vs"] and "latent vs RGB, warm start" in printed
     evaluation = json.loads((out / "runs" / "rgb-warm" / "eval.json").read_text())
     assert methods["warm_rgb"]["held_out"]["psnr"] == evaluation["mean"]["test"]["psnr"]
@@ -187,6 +189,27 @@ def test_each_demo_run_gets_a_fresh_process_with_the_callers_threads(tmp_path):
     assert first["pid"] != os.getpid() and again["pid"] not in (os.getpid(), first["pid"])
     assert first["threads"] == 1 and not first["resume"] and again["resume"]
     assert run.root == tmp_path / "rgb" and (run.root / "config.yaml").is_file()
+
+
+@pytest.mark.slow  # the demo fixture
+def test_a_second_demo_asking_for_other_scenes_in_the_same_folder_fails_before_training(demo, capsys):
+    """Its runs would resume with the earlier scenes and `compare` fail after all the training."""
+    out, _ = demo
+    before = {path: path.read_bytes() for path in (out / "runs").rglob("*") if path.is_file()}
+    overrides = [*STAGE1, *(f"latent.{item}" for item in LATENT), *(f"rgb.{item}" for item in RGB)]
+    args = ["demo", "--out", str(out), *SMALL_BUILD, "--new-scenes", "1", "--first-new", "1", "--no-progress"]
+    assert main([*args, *overrides]) == 2
+    error = capsys.readouterr().err
+    assert "holds a run of an earlier demo with another data" in error and "use another --out" in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert {path: path.read_bytes() for path in (out / "runs").rglob("*") if path.is_file()} == before
+
+
+def test_the_demo_leaves_the_rgb_runs_start_to_itself(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *SMALL_BUILD, "--no-progress", "rgb.init_from=elsewhere"]) == 2
+    error = capsys.readouterr().err
+    assert "rgb.init_from" in error and error.count("\n") == 1 and not out.exists()
 
 
 @pytest.mark.parametrize("bad", ["scenes.stepz=3", "latent.encode.steps=many", "rgb.fit.stepz=3"])
