@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -48,7 +48,7 @@ import torch
 from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
 from latentscenes.config import load_config, merged
-from latentscenes.data import SceneCollection, load_scenes_from_config
+from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
 from latentscenes.engine.fresh_process import TrainingsInTurn, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import RunDir, open_run
 from latentscenes.errors import LatentScenesError
@@ -242,14 +242,14 @@ def _check_earlier_runs(planned: list[tuple[tuple, dict]]) -> None:
         if not (folder / "config.yaml").is_file():
             continue
         earlier, wanted = load_config(config_cls, folder / "config.yaml"), load_config(config_cls, overrides=overrides, base=base)
-        for key in ("data", "init_from", "stage1"):
-            was, now = getattr(earlier, key, None), getattr(wanted, key, None)
-            if key == "data":
-                was, now = replace(was, root=str(Path(was.root).resolve())), replace(now, root=str(Path(now.root).resolve()))
-            if was != now:
+        settings = {f"data.{item.name}": lambda config, name=item.name: getattr(config.data, name) for item in fields(DataConfig)}
+        settings |= {"data.root": lambda config: str(Path(config.data.root).resolve())}
+        settings |= {key: lambda config, key=key: getattr(config, key, None) for key in ("init_from", "stage1")}
+        for key, value_of in settings.items():
+            if value_of(earlier) != value_of(wanted):
                 raise LatentScenesError(
-                    f"{folder} holds a run of an earlier demo with another {key} ({was} there, {now} now), which "
-                    "would resume as it was: use another --out, or remove that folder"
+                    f"{folder} holds a run of an earlier demo with another {key} ({value_of(earlier)} there, "
+                    f"{value_of(wanted)} now), which would resume as it was: use another --out, or remove that folder"
                 )
 
 
