@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -48,7 +48,7 @@ import torch
 from latentscenes.autoencoder import load_autoencoder
 from latentscenes.builders import BuildSettings, build_dataset
 from latentscenes.config import load_config, merged
-from latentscenes.data import DataConfig, SceneCollection, load_scenes_from_config
+from latentscenes.data import SceneCollection, load_scenes_from_config
 from latentscenes.engine.fresh_process import TrainingsInTurn, side_by_side_threads, train_in_fresh_process
 from latentscenes.engine.runs import RunDir, open_run
 from latentscenes.errors import LatentScenesError
@@ -241,16 +241,21 @@ def _check_earlier_runs(planned: list[tuple[tuple, dict]]) -> None:
     for (folder, config_cls, _, _, _, overrides), base in planned:
         if not (folder / "config.yaml").is_file():
             continue
-        earlier, wanted = load_config(config_cls, folder / "config.yaml"), load_config(config_cls, overrides=overrides, base=base)
-        settings = {f"data.{item.name}": lambda config, name=item.name: getattr(config.data, name) for item in fields(DataConfig)}
-        settings |= {"data.root": lambda config: str(Path(config.data.root).resolve())}
-        settings |= {key: lambda config, key=key: getattr(config, key, None) for key in ("init_from", "stage1")}
-        for key, value_of in settings.items():
-            if value_of(earlier) != value_of(wanted):
+        earlier = _what_a_run_learns(load_config(config_cls, folder / "config.yaml"))
+        wanted = _what_a_run_learns(load_config(config_cls, overrides=overrides, base=base))
+        for key, value in earlier.items():
+            if value != wanted[key]:
                 raise LatentScenesError(
-                    f"{folder} holds a run of an earlier demo with another {key} ({value_of(earlier)} there, "
-                    f"{value_of(wanted)} now), which would resume as it was: use another --out, or remove that folder"
+                    f"{folder} holds a run of an earlier demo with another {key} ({value} there, {wanted[key]} now), "
+                    "which would resume as it was: use another --out, or remove that folder"
                 )
+
+
+def _what_a_run_learns(config) -> dict:
+    """A run config's scenes and start, by config key (its data folder resolved)."""
+    data = asdict(config.data) | {"root": str(Path(config.data.root).resolve())}
+    return {f"data.{key}": value for key, value in data.items()} | {
+        key: getattr(config, key, None) for key in ("init_from", "stage1")}
 
 
 def shipped_stage1_for(settings: DemoSettings, stage1_meshes: list[str]) -> tuple[str | None, str]:
