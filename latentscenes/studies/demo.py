@@ -9,8 +9,8 @@
 3. Stage 2 (`fit --space latent`, a latent recipe of `recipes.catalog`) on a few held-out cars,
    by default one, the held-out car 8 (scene 66): the first four held-out cars chose the
    project's settings, so the demo leaves them alone, and every method's cost grows with the
-   cars (a step of two renders twice the rays: the three runs on two cars took 18.6 minutes on
-   2 cores, past the demo's 15).
+   cars (a step of two renders twice the rays: the three runs on two cars do not fit in 15
+   minutes on 2 cores; docs/log/benchmarks.md, "The demo").
 4. The cold-start RGB Tri-Plane baseline (`fit --space rgb`, recipe `rgb`) on the same cars,
    run to its plateau, then the warm RGB control: the same recipe from the mean scene and MLP
    of an RGB run on the stage-1 cars (`init_from=builtin:torcs-cars-rgb`, shipped for exactly
